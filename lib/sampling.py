@@ -1,0 +1,188 @@
+"""One interface for generating and scoring, with a transformers backend (vLLM can slot in beside it).
+
+- ``sample(prompts, n, ...)``: n free-text completions per user prompt, chat-templated.
+- ``answer_logprobs(prompt, answers, temperature)``: exact sequence log-probabilities of replying with
+  each answer text followed by the end-of-turn token, with log-probs taken from logits / T. The
+  prompt is run once and its KV cache is shared by every answer (batched).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+from transformers.utils import generic as _hf_generic
+
+from lib.models import LoadedModel
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 1.0    # 0 means greedy
+    top_p: float = 1.0
+    top_k: int = 0              # 0 disables top-k (transformers would otherwise apply its default 50)
+    min_p: float = 0.0          # 0 disables min-p
+    max_new_tokens: int = 32
+
+
+class Backend(Protocol):
+    name: str
+
+    def sample(self, prompts: Sequence[str], n: int, params: SamplingParams, seed: int,
+               progress: bool = True) -> list[list[str]]: ...
+
+    def answer_logprobs(self, prompt: str, answers: Sequence[str], temperature: float = 1.0) -> np.ndarray: ...
+
+
+# transformers renamed `past_key_values` to `cache` (the old name still works but warns).
+CACHE_KW = "cache" if hasattr(_hf_generic, "_BCCacheNameMeta") else "past_key_values"
+
+
+def prompt_seed(seed: int, prompt: str) -> int:
+    """A per-prompt seed, so a task's samples do not depend on which other tasks ran before it."""
+    digest = hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(self, loaded: LoadedModel, score_batch_size: int = 128, sample_batch_size: int = 64):
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.score_batch_size = score_batch_size
+        self.sample_batch_size = sample_batch_size
+        self.device = next(self.model.parameters()).device
+        self.end_of_turn = end_of_turn_text(self.tokenizer)
+
+    # -- prompts ---------------------------------------------------------------------------
+    def chat_text(self, prompt: str) -> str:
+        messages = [{"role": "user", "content": prompt}]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    # -- sampling --------------------------------------------------------------------------
+    @torch.inference_mode()
+    def sample(self, prompts: Sequence[str], n: int, params: SamplingParams = SamplingParams(),
+               seed: int = 0, progress: bool = True) -> list[list[str]]:
+        bar = tqdm(total=len(prompts) * n, desc="sampling", unit="sample", disable=not progress, leave=False)
+        out = []
+        for prompt in prompts:
+            rows = self.sample_token_ids(prompt, n, params, seed, on_batch=bar.update)
+            out.append([self.tokenizer.decode(row, skip_special_tokens=True).strip() for row in rows])
+        bar.close()
+        return out
+
+    @torch.inference_mode()
+    def sample_token_ids(self, prompt: str, n: int, params: SamplingParams = SamplingParams(), seed: int = 0,
+                         on_batch=lambda size: None) -> list[list[int]]:
+        """n completions as token ids, each ending at (and including) its end-of-turn token if it has one."""
+        torch.manual_seed(prompt_seed(seed, prompt))
+        ids = torch.tensor([self._encode(self.chat_text(prompt))], device=self.device)
+        stop = set(_as_list(self.model.generation_config.eos_token_id)) | {self.tokenizer.convert_tokens_to_ids(self.end_of_turn)}
+        # Prefill the prompt once; generate() would otherwise recompute it for every sequence.
+        prefix_cache = getattr(self.model(input_ids=ids[:, :-1], use_cache=True), CACHE_KW)
+        rows: list[list[int]] = []
+        while len(rows) < n:
+            batch = min(self.sample_batch_size, n - len(rows))
+            cache = copy.deepcopy(prefix_cache)
+            cache.batch_repeat_interleave(batch)
+            batch_ids = ids.expand(batch, -1)
+            generated = self.model.generate(
+                input_ids=batch_ids, attention_mask=torch.ones_like(batch_ids), **{CACHE_KW: cache},
+                pad_token_id=self.tokenizer.pad_token_id, **_generate_kwargs(params))
+            for row in generated[:, ids.shape[1]:].tolist():
+                end = next((i for i, token in enumerate(row) if token in stop), None)
+                rows.append(row if end is None else row[:end + 1])
+            on_batch(batch)
+        return rows
+
+    # -- exact scoring ---------------------------------------------------------------------
+    @torch.inference_mode()
+    def answer_logprobs(self, prompt: str, answers: Sequence[str], temperature: float = 1.0) -> np.ndarray:
+        """log P(answer + end-of-turn | chat prompt) under logits / temperature, one per answer."""
+        prompt_ids = torch.tensor([self._encode(self.chat_text(prompt))], device=self.device)
+        answer_ids = [self._encode(a + self.end_of_turn) for a in answers]
+        prompt_out = self.model(input_ids=prompt_ids, use_cache=True)
+        first_logp = torch.log_softmax(prompt_out.logits[0, -1].float() / temperature, dim=-1)
+        scores = np.empty(len(answers))
+        for start in range(0, len(answers), self.score_batch_size):
+            chunk = answer_ids[start:start + self.score_batch_size]
+            scores[start:start + len(chunk)] = self._score_continuations(
+                prompt_ids.shape[1], getattr(prompt_out, CACHE_KW), first_logp, chunk, temperature)
+        return scores
+
+    def _score_continuations(self, prompt_len: int, prompt_cache, first_logp: torch.Tensor,
+                             chunk: list[list[int]], temperature: float) -> np.ndarray:
+        width = max(len(ids) for ids in chunk)
+        pad = self.tokenizer.pad_token_id
+        tokens = torch.tensor([ids + [pad] * (width - len(ids)) for ids in chunk], device=self.device)
+        lengths = torch.tensor([len(ids) for ids in chunk], device=self.device)
+        total = first_logp[tokens[:, 0]]
+        if width > 1:
+            cache = copy.deepcopy(prompt_cache)
+            cache.batch_repeat_interleave(len(chunk))
+            # Right padding: a real token never attends to the pads after it, so no mask is needed.
+            positions = torch.arange(prompt_len, prompt_len + width - 1, device=self.device).expand(len(chunk), -1)
+            logits = self.model(input_ids=tokens[:, :-1], position_ids=positions, use_cache=True,
+                                **{CACHE_KW: cache}).logits.float()
+            logp = torch.log_softmax(logits / temperature, dim=-1)
+            token_logp = logp.gather(-1, tokens[:, 1:, None])[..., 0]
+            real = torch.arange(1, width, device=self.device)[None, :] < lengths[:, None]
+            total = total + (token_logp * real).sum(dim=1)
+        return total.cpu().double().numpy()
+
+    @torch.inference_mode()
+    def answer_logprobs_naive(self, prompt: str, answers: Sequence[str], temperature: float = 1.0) -> np.ndarray:
+        """Reference scorer: one full forward pass over prompt + answer per answer (no cache reuse)."""
+        prompt_ids = self._encode(self.chat_text(prompt))
+        scores = np.empty(len(answers))
+        for i, answer in enumerate(answers):
+            ids = self._encode(answer + self.end_of_turn)
+            full = torch.tensor([prompt_ids + ids], device=self.device)
+            logp = torch.log_softmax(self.model(input_ids=full).logits[0].float() / temperature, dim=-1)
+            targets = torch.tensor(ids, device=self.device)
+            rows = torch.arange(len(prompt_ids) - 1, len(prompt_ids) - 1 + len(ids), device=self.device)
+            scores[i] = logp[rows, targets].sum().item()
+        return scores
+
+
+def end_of_turn_text(tokenizer) -> str:
+    """The text the chat template puts right after an assistant message (e.g. '<|im_end|>')."""
+    marker = "\u2063MARK\u2063"
+    messages = [{"role": "user", "content": "x"}, {"role": "assistant", "content": marker}]
+    rendered = tokenizer.apply_chat_template(messages, tokenize=False)
+    tail = rendered.split(marker, 1)[1]
+    for token in tokenizer.all_special_tokens:
+        if tail.lstrip(" ").startswith(token):
+            return token
+    if tokenizer.eos_token:
+        return tokenizer.eos_token
+    raise ValueError("the chat template puts no special token after an assistant message")
+
+
+def _as_list(value) -> list:
+    return [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _generate_kwargs(params: SamplingParams) -> dict:
+    if params.temperature == 0:
+        return dict(do_sample=False, max_new_tokens=params.max_new_tokens, top_k=None, top_p=None,
+                    temperature=None)
+    return dict(do_sample=True, temperature=params.temperature, top_p=params.top_p,
+                top_k=params.top_k, min_p=params.min_p or None, max_new_tokens=params.max_new_tokens)
+
+
+def load_backend(loaded: LoadedModel, backend: str = "transformers", **options) -> Backend:
+    """The sampling/scoring backend named in the profile."""
+    if backend == "transformers":
+        return TransformersBackend(loaded, **options)
+    if backend == "vllm":
+        raise NotImplementedError("the vLLM backend is not available yet; use backend: transformers")
+    raise ValueError(f"unknown backend {backend!r}; allowed: transformers, vllm")

@@ -1,0 +1,97 @@
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lib import config, models
+
+PARAMS = Path(__file__).resolve().parent.parent / "params"
+
+
+@pytest.fixture
+def params_dir(tmp_path):
+    """A private copy of the ci profile to break in each test."""
+    shutil.copytree(PARAMS / "ci", tmp_path / "ci")
+    return tmp_path
+
+
+def _edit(params_dir, name, **changes):
+    path = params_dir / "ci" / name
+    data = yaml.safe_load(path.read_text())
+    data.update(changes)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _fails_before_loading(params_dir, monkeypatch, *needles):
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded before the params were validated")
+    monkeypatch.setattr(models, "load", no_loading)
+    with pytest.raises(config.ConfigError) as err:
+        config.validate_profile("ci", params_dir=params_dir)
+    for needle in needles:
+        assert needle in str(err.value), str(err.value)
+    return str(err.value)
+
+
+def test_every_committed_profile_validates():
+    for profile in config.profiles():
+        assert config.validate_profile(profile)
+
+
+def test_bad_params_name_the_key_unknown_key(params_dir, monkeypatch):
+    _edit(params_dir, "01_baseline_sampling.yaml", n_sample=50)
+    _fails_before_loading(params_dir, monkeypatch, "01_baseline_sampling.yaml", "'n_sample'", "n_samples")
+
+
+def test_bad_params_name_the_key_wrong_type(params_dir, monkeypatch):
+    _edit(params_dir, "01_baseline_sampling.yaml", temperature="hot")
+    _fails_before_loading(params_dir, monkeypatch, "01_baseline_sampling.yaml", "'temperature'", "a number > 0")
+
+
+def test_bad_params_name_the_key_bool_is_not_an_int(params_dir, monkeypatch):
+    _edit(params_dir, "01_baseline_sampling.yaml", n_samples=True)
+    _fails_before_loading(params_dir, monkeypatch, "'n_samples'")
+
+
+def test_bad_params_name_the_key_out_of_range(params_dir, monkeypatch):
+    _edit(params_dir, "01_baseline_sampling.yaml", top_p=1.5)
+    _fails_before_loading(params_dir, monkeypatch, "'top_p'", "(0, 1]")
+
+
+def test_bad_params_name_the_key_unknown_task(params_dir, monkeypatch):
+    _edit(params_dir, "01_baseline_sampling.yaml", tasks=["card_suit", "planet"])
+    _fails_before_loading(params_dir, monkeypatch, "'tasks'", "planet", "integer_1_100")
+
+
+def test_bad_params_name_the_key_unknown_model(params_dir, monkeypatch):
+    _edit(params_dir, "profile.yaml", model={"name": "gpt-17"})
+    _fails_before_loading(params_dir, monkeypatch, "profile.yaml", "'model.name'", "smollm2-135m-instruct")
+
+
+def test_bad_params_name_the_key_missing_local_model(params_dir, monkeypatch):
+    _edit(params_dir, "profile.yaml", model={"source": "/nonexistent/model.gguf"})
+    _fails_before_loading(params_dir, monkeypatch, "'model.source'", "no such file")
+
+
+def test_bad_params_name_the_key_unknown_backend(params_dir, monkeypatch):
+    _edit(params_dir, "profile.yaml", backend="tensorrt")
+    _fails_before_loading(params_dir, monkeypatch, "'backend'", "transformers, vllm")
+
+
+def test_unknown_profile_lists_the_known_ones(params_dir):
+    with pytest.raises(config.ConfigError, match="allowed: ci"):
+        config.load("nope", "01", params_dir=params_dir)
+
+
+def test_overrides_are_validated_and_applied(params_dir):
+    cfg = config.load("ci", "01", {"n_samples": 3}, params_dir=params_dir)
+    assert cfg.n_samples == 3
+    with pytest.raises(config.ConfigError, match="'n_smples'"):
+        config.load("ci", "01", {"n_smples": 3}, params_dir=params_dir)
+
+
+def test_task_ids_expand_all():
+    cfg = config.load("smollm2-cpu", "01")
+    assert len(cfg.task_ids) == 10

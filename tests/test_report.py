@@ -1,0 +1,193 @@
+"""Tests for lib.report: fast, no model and no notebook execution (temp dirs and fake tables)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lib import config, report
+from lib.models import REPO_ROOT
+
+NAME = config.NOTEBOOKS["01"]
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> dict[str, Path]:
+    """A small copy of the inputs: notebooks/, params/ci/, lib/*.py."""
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / f"{NAME}.ipynb").write_text('{"cells": []}')
+    params = tmp_path / "params"
+    shutil.copytree(REPO_ROOT / "params" / "ci", params / "ci")
+    shutil.copytree(REPO_ROOT / "params" / "smollm2-cpu", params / "smollm2-cpu")
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "a.py").write_text("A = 1\n")
+    (lib / "b.py").write_text("B = 2\n")
+    return dict(root=tmp_path, notebooks=notebooks, params=params, lib=lib)
+
+
+def _hash(tree, upstream=()):
+    return report.input_hash(NAME, "ci", upstream, params_dir=tree["params"], notebooks_dir=tree["notebooks"],
+                             lib_dir=tree["lib"])
+
+
+def test_hash_is_stable_when_nothing_changes(tree):
+    assert _hash(tree) == _hash(tree)
+
+
+def test_hash_ignores_unrelated_files(tree):
+    before = _hash(tree)
+    (tree["params"] / "smollm2-cpu" / f"{NAME}.yaml").write_text("n_samples: 3\n")   # another profile
+    (tree["lib"] / "notes.txt").write_text("not python")                                # not lib/*.py
+    (tree["root"] / "README.md").write_text("docs")
+    assert _hash(tree) == before
+
+
+@pytest.mark.parametrize("relative", ["params/ci/profile.yaml", f"params/ci/{NAME}.yaml", "lib/a.py",
+                                      f"notebooks/{NAME}.ipynb"])
+def test_hash_changes_when_an_input_changes(tree, relative):
+    before = _hash(tree)
+    path = tree["root"] / relative
+    path.write_text(path.read_text() + "\n# edited\n")
+    assert _hash(tree) != before
+
+
+def test_hash_changes_when_a_lib_file_is_added(tree):
+    before = _hash(tree)
+    (tree["lib"] / "c.py").write_text("C = 3\n")
+    assert _hash(tree) != before
+
+
+def test_hash_changes_when_an_upstream_notebook_changes(tree):
+    assert _hash(tree, ["a" * 64]) != _hash(tree, ["b" * 64])
+    assert _hash(tree, ["a" * 64]) != _hash(tree)
+
+
+def test_parse_only_accepts_repeats_and_comma_lists():
+    assert report.parse_only(["01", "1,01"]) == ["01"]
+    with pytest.raises(config.ConfigError):
+        report.parse_only(["99"])
+
+
+def _never_run(*args, **kwargs):
+    raise AssertionError("a notebook ran although the profile is invalid")
+
+
+def test_invalid_profile_exits_2_before_anything_runs(tree, tmp_path, monkeypatch, capsys):
+    path = tree["params"] / "ci" / f"{NAME}.yaml"
+    path.write_text(path.read_text() + "\nbogus_key: 3\n")
+    import papermill
+    monkeypatch.setattr(papermill, "execute_notebook", _never_run)
+    monkeypatch.setattr(report, "execute", _never_run)
+    code = report.main(["--profile", "ci"], params_dir=tree["params"], runs_dir=tmp_path / "runs",
+                       report_dir=tmp_path / "report", executor=_never_run)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "bogus_key" in err and "unknown key" in err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "report").exists()
+
+
+def test_unknown_profile_exits_2(tree, tmp_path):
+    assert report.main(["--profile", "nope"], params_dir=tree["params"], runs_dir=tmp_path / "runs",
+                       report_dir=tmp_path / "report", executor=_never_run) == 2
+
+
+def test_runner_skips_unchanged_and_reruns_on_force(tree, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(report, "NOTEBOOKS_DIR", tree["notebooks"])
+    monkeypatch.setattr(report, "LIB_DIR", tree["lib"])
+    calls = []
+
+    def fake(input_path, output_path, profile):
+        calls.append(output_path)
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        output_path.write_text("{}")
+
+    runs = tmp_path / "runs"
+    assert report.run_notebooks("ci", [], False, runs, tree["params"], fake)
+    assert report.run_notebooks("ci", [], False, runs, tree["params"], fake)
+    assert len(calls) == 1 and "skipped (unchanged)" in capsys.readouterr().out
+    state = json.loads((runs / "ci" / "state.json").read_text())
+    assert set(state[NAME]) == {"hash", "seconds", "finished_at"}
+    assert report.run_notebooks("ci", [], True, runs, tree["params"], fake)
+    assert report.run_notebooks("ci", ["01"], False, runs, tree["params"], fake)
+    assert len(calls) == 3
+    (tree["lib"] / "a.py").write_text("A = 2\n")
+    assert report.run_notebooks("ci", [], False, runs, tree["params"], fake)
+    assert len(calls) == 4
+
+
+def test_failure_is_reported_and_state_dropped(tree, tmp_path, monkeypatch, capsys):
+    from papermill.exceptions import PapermillExecutionError
+    monkeypatch.setattr(report, "NOTEBOOKS_DIR", tree["notebooks"])
+
+    def failing(input_path, output_path, profile):
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        output_path.write_text("{}")
+        raise PapermillExecutionError(cell_index=4, exec_count=3, source="x = 1\n1 / 0", ename="ZeroDivisionError",
+                                      evalue="division by zero", traceback=[])
+
+    runs = tmp_path / "runs"
+    assert not report.run_notebooks("ci", [], False, runs, tree["params"], failing)
+    err = capsys.readouterr().err
+    assert NAME in err and "cell 4" in err and "1 / 0" in err and "ZeroDivisionError: division by zero" in err
+    assert (runs / "ci" / "notebooks" / f"{NAME}.ipynb").exists()
+    assert NAME not in report.load_state(runs / "ci")
+
+
+TASKS = ["integer_1_10", "card_suit"]
+
+
+def _fake_results(results_dir: Path) -> None:
+    rows = []
+    for i, task in enumerate(TASKS):
+        base = dict(condition="vanilla", task=task, temperature=1.0, seed=0)
+        rows += [dict(base, metric="exact_tv", value=0.4 + 0.1 * i, n=10),
+                 dict(base, metric="raw_mass", value=0.0376, n=10),
+                 dict(base, metric="exact_entropy", value=0.77, n=10),
+                 dict(base, metric="sampled_tv", value=0.6, ci_low=0.5, ci_high=0.7, n=50),
+                 dict(base, metric="sampled_tv_floor", value=0.17, n=50),
+                 dict(base, metric="sampled_invalid_rate", value=0.1, n=50),
+                 dict(base, metric="sampled_n_valid", value=45, n=50),
+                 dict(base, metric="parsed_tv", value=0.55, ci_low=0.5, ci_high=0.6, n=400),
+                 dict(base, metric="parsed_n_valid", value=380, n=400),
+                 dict(base, metric="exact_vs_parsed_tv", value=0.2, n=400)]
+    from lib import results
+    results.write(results_dir, "01_baseline", results.tidy(rows))
+    picks = pd.DataFrame([dict(condition="vanilla", task=t, source="exact", rank=1, answer="7", share=0.33)
+                          for t in TASKS])
+    results.write(results_dir, "01_picks", picks)
+
+
+def test_index_page_from_fake_results(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "report"
+    _fake_results(runs / "ci" / "results")
+    report.copy_results("ci", runs, out)
+    configs = config.validate_profile("ci")
+    page = report.write_index("ci", runs, out, configs, hash_weights=False).read_text()
+    assert "Respread — output diversity report (ci)" in page
+    assert "<td>integer 1–10</td>" in page and "<td>card suit</td>" in page
+    assert page.count("<tr>") == 1 + len(TASKS)
+    assert "0.400" in page and "3.760%" in page and "0.600 [0.500, 0.700]" in page and "n=45 valid of 50" in page
+    assert "n=380 valid of 400" in page
+    assert "<svg" in page
+    assert "Mean exact TV over 2 tasks" in page                # narrative.baseline_sentence
+    assert "exact TV</strong> = ½ Σ_a |p_T(a) − 1/k|" in page  # the definitions, verbatim
+    assert 'href="results/01_baseline.csv"' in page
+    assert 'src="http' not in page and "href=\"http" not in page and "<script" not in page
+
+
+def test_index_page_without_results(tmp_path):
+    page = report.index_html("ci", tmp_path / "runs", tmp_path / "report", [], hash_weights=False)
+    assert "01_baseline.csv" in page and "<svg" not in page
+
+
+def test_strip_external_scripts():
+    page = ('<script src="https://cdn/require.js"></script><script src=""> </script>'
+            '<script type="text/x-mathjax-config">MathJax.Hub.Config({})</script>'
+            '<script type="module">await import("https://cdn/mermaid.mjs")</script>'
+            '<script>var keep = 1;</script>')
+    assert report.strip_external_scripts(page) == "<script>var keep = 1;</script>"

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+from scipy.stats import chisquare
+
+from lib import distributions, sampling, tasks
+
+CARD_SUIT = tasks.get("card_suit")
+# The panel's own wording puts ~0.05% of the mass on bare answers, too little to sample; listing the
+# options raises it to a few percent, enough for a goodness-of-fit test of sampler against scorer.
+LISTED_SUITS = "Pick a random card suit: Spades, Hearts, Diamonds or Clubs. Answer with just the suit."
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_kv_reuse_matches_naive_scoring(backend, temperature):
+    answers = ["Spades", "hearts", "Diamonds", "Clubs", "42", "Sure! Spades", "🍎"]
+    fast = backend.answer_logprobs(CARD_SUIT.prompt, answers, temperature)
+    naive = backend.answer_logprobs_naive(CARD_SUIT.prompt, answers, temperature)
+    np.testing.assert_allclose(fast, naive, atol=1e-4, rtol=0)
+
+
+def test_kv_reuse_is_independent_of_batch_size(loaded_model):
+    answers = [str(i) for i in range(1, 40)]
+    prompt = tasks.get("integer_1_100").prompt
+    small = sampling.TransformersBackend(loaded_model, score_batch_size=7).answer_logprobs(prompt, answers)
+    large = sampling.TransformersBackend(loaded_model, score_batch_size=64).answer_logprobs(prompt, answers)
+    np.testing.assert_allclose(small, large, atol=1e-4, rtol=0)
+
+
+def test_temperature_scales_logits(backend):
+    """At T=2 a bare single-token answer is less likely than at T=1 when it is the model's favourite."""
+    cold = backend.answer_logprobs(LISTED_SUITS, ["Spades"], 0.5)[0]
+    hot = backend.answer_logprobs(LISTED_SUITS, ["Spades"], 2.0)[0]
+    assert cold > hot
+
+
+def test_sampled_frequencies_agree_with_exact_distribution(backend):
+    """Chi-square: how often the sampler emits exactly '<suit><end-of-turn>' vs the scored probabilities."""
+    n, temperature = 3000, 0.7
+    logp = backend.answer_logprobs(LISTED_SUITS, list(CARD_SUIT.answers), temperature)
+    rows = backend.sample_token_ids(LISTED_SUITS, n, sampling.SamplingParams(temperature=temperature, max_new_tokens=4),
+                                    seed=0)
+    targets = [backend._encode(a + backend.end_of_turn) for a in CARD_SUIT.answers]
+    observed = np.array([sum(row == t for row in rows) for t in targets], dtype=float)
+    expected = n * np.exp(logp)
+    # Merge the rare suits (expected < 5) into the remainder, as chi-square requires.
+    keep = expected >= 5
+    assert keep.any(), f"too little bare-answer mass to test: expected {expected}"
+    obs = np.append(observed[keep], n - observed[keep].sum())
+    exp = np.append(expected[keep], n - expected[keep].sum())
+    stat, p_value = chisquare(obs, exp)
+    assert p_value > 0.001, f"observed {obs} vs expected {exp.round(1)} (chi2={stat:.1f}, p={p_value:.2g})"
+
+
+def test_sampling_is_reproducible_by_seed_and_varies_across_seeds(backend):
+    params = sampling.SamplingParams(max_new_tokens=6)
+    first = backend.sample([CARD_SUIT.prompt], 5, params, seed=3, progress=False)
+    again = backend.sample([CARD_SUIT.prompt], 5, params, seed=3, progress=False)
+    other = backend.sample([CARD_SUIT.prompt], 5, params, seed=4, progress=False)
+    assert first == again
+    assert first != other
+
+
+def test_greedy_needs_no_seed(backend):
+    params = sampling.SamplingParams(temperature=0, max_new_tokens=6)
+    a = backend.sample([CARD_SUIT.prompt], 2, params, seed=1, progress=False)[0]
+    b = backend.sample([CARD_SUIT.prompt], 1, params, seed=2, progress=False)[0]
+    assert a[0] == a[1] == b[0]
+
+
+def test_end_of_turn_is_the_chat_templates_closing_token(backend):
+    assert backend.end_of_turn == "<|im_end|>"
+
+
+def test_exact_distribution_sums_surface_forms(backend):
+    dist = distributions.exact_distribution(backend, CARD_SUIT)
+    forms = backend.answer_logprobs(CARD_SUIT.prompt, list(CARD_SUIT.surface_forms("Spades")))
+    assert dist.logp[0] == pytest.approx(np.logaddexp.reduce(forms), abs=1e-4)  # batch composition moves float sums ~1e-5
+    assert dist.p.sum() == pytest.approx(1.0)
+
+
+def test_sample_cache_resumes_without_sampling_again(backend, tmp_path):
+    params = sampling.SamplingParams(max_new_tokens=4)
+    first = distributions.sample_task(backend, CARD_SUIT, 3, params, seed=0, cache_dir=tmp_path, progress=False)
+
+    class NoSampling:
+        def sample(self, *args, **kwargs):
+            raise AssertionError("sampled although the replies were cached")
+
+    again = distributions.sample_task(NoSampling(), CARD_SUIT, 3, params, seed=0, cache_dir=tmp_path)
+    assert again.replies == first.replies
