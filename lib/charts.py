@@ -76,3 +76,110 @@ def exact_vs_parsed(dist: pd.DataFrame, tasks: list[str], top: int = 8) -> alt.F
         color=alt.Color("source:N", legend=alt.Legend(orient="top", title=None)),
         tooltip=["answer", "source", alt.Tooltip("share:Q", format=".3f")],
     ).properties(width=210, height=160).facet(facet=alt.Facet("task_name:N", title=None), columns=3).resolve_scale(x="independent")
+
+
+# -- 02 logit correction ---------------------------------------------------------------------
+
+def correction_fit(bias: pd.DataFrame) -> alt.LayerChart:
+    """The fit task's exact distribution (bars); after the correction every answer sits on the dashed line."""
+    frame = bias.copy()
+    frame["answer_order"] = range(len(frame))
+    k = len(frame)
+    task = frame["fit_task"].iloc[0]
+    bars = alt.Chart(frame).mark_bar(color="#c0392b").encode(
+        x=alt.X("answer:N", sort=alt.SortField("answer_order"), title="answer",
+                axis=alt.Axis(labelAngle=0, values=[a for i, a in enumerate(frame["answer"]) if i % max(1, k // 20) == 0])),
+        y=alt.Y("p_exact:Q", title="exact probability (renormalized over A)"),
+        tooltip=["answer", alt.Tooltip("p_exact:Q", format=".4f"), alt.Tooltip("bias:Q", format=".2f")])
+    uniform = alt.Chart(pd.DataFrame({"u": [1 / k]})).mark_rule(color="black", strokeDash=[4, 3]).encode(y="u:Q")
+    return (bars + uniform).properties(width=720, height=200, title=f"{TASK_NAMES.get(task, task)}: vanilla (bars); "
+                                       "with the fitted bias b(a) = −log p(a) every answer sits on the dashed line")
+
+
+def correction_transfer(transfers: pd.DataFrame) -> alt.LayerChart:
+    """Per task: vanilla TV over A, vanilla and corrected TV over the answers the bias is defined on;
+    'undefined' where the task shares no answer with the fit task."""
+    frame = _named(transfers)
+    order = list(frame["task_name"])
+    long = frame.melt(id_vars=["task", "task_name", "status", "n_defined", "k"],
+                      value_vars=["tv_vanilla", "tv_vanilla_defined", "tv_corrected"], var_name="measure", value_name="tv")
+    long["measure"] = long["measure"].map({"tv_vanilla": "vanilla, all of A",
+                                           "tv_vanilla_defined": "vanilla, defined answers only",
+                                           "tv_corrected": "corrected, defined answers only"})
+    y = alt.Y("task_name:N", sort=order, title=None)
+    dots = alt.Chart(long.dropna(subset=["tv"])).mark_point(filled=True, size=80).encode(
+        x=alt.X("tv:Q", scale=alt.Scale(domain=[0, 1]), title="exact TV from uniform"), y=y,
+        color=alt.Color("measure:N", sort=["vanilla, all of A", "vanilla, defined answers only",
+                                           "corrected, defined answers only"],
+                        scale=alt.Scale(range=["#999999", "#c0392b", "#27ae60"]), legend=alt.Legend(orient="top", title=None)),
+        tooltip=["task_name", "measure", alt.Tooltip("tv:Q", format=".3f"), "n_defined", "k"])
+    labels = frame.assign(text=[f"{s}: {n} of {k} answers" for s, n, k in zip(frame["status"], frame["n_defined"], frame["k"])])
+    text = alt.Chart(labels).mark_text(align="left", dx=6, color="#555").encode(
+        x=alt.value(565), y=y, text="text:N")
+    return (dots + text).properties(width=560, height=30 * len(frame),
+                                    title="Logit correction fitted on one task, applied to the others")
+
+
+# -- 03 temperature and inference-time methods -------------------------------------------------
+
+def temperature_sweep(sweep: pd.DataFrame, trained: pd.DataFrame | None = None) -> alt.HConcatChart:
+    """Exact TV vs T per task (lines; trained at T=1 as stars) beside the raw valid mass vs T (log scale)."""
+    frame = _named(sweep[sweep["condition"] == "vanilla"])
+    color = alt.Color("task_name:N", title="task")
+    x = alt.X("temperature:Q", title="temperature T")
+    tv = alt.Chart(frame[frame["metric"] == "exact_tv"]).mark_line(point=True).encode(
+        x=x, y=alt.Y("value:Q", title="exact TV from uniform", scale=alt.Scale(domain=[0, 1])), color=color,
+        tooltip=["task_name", "temperature", alt.Tooltip("value:Q", format=".3f")])
+    if trained is not None and len(trained):
+        mean = _named(trained[(trained["metric"] == "exact_tv") & trained["seed"].isna()])
+        tv = tv + alt.Chart(mean).mark_point(shape="diamond", size=120, filled=True).encode(
+            x=x, y="value:Q", color=color, tooltip=["task_name", alt.Tooltip("value:Q", format=".3f", title="trained TV")])
+    mass = alt.Chart(frame[frame["metric"] == "raw_mass"]).mark_line(point=True).encode(
+        x=x, y=alt.Y("value:Q", title="raw valid mass Σ P(bare answer)", scale=alt.Scale(type="log")), color=color,
+        tooltip=["task_name", "temperature", alt.Tooltip("value:Q", format=".2e")])
+    title = "Vanilla vs temperature: TV over A (diamonds: trained at T=1) and the mass left on bare valid answers"
+    return alt.hconcat(tv.properties(width=330, height=260), mass.properties(width=330, height=260), title=title)
+
+
+def temperature_tax(tax: pd.DataFrame) -> alt.LayerChart:
+    """Share of plain samples that parse to no answer, vs T, with Wilson 95% CIs."""
+    frame = _named(tax)
+    base = alt.Chart(frame).encode(x=alt.X("temperature:Q", title="temperature T"),
+                                   color=alt.Color("task_name:N", title="task"))
+    y = alt.Y("value:Q", title="unparseable samples", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"))
+    lines = base.mark_line(point=True).encode(
+        y=y, tooltip=["task_name", "temperature", alt.Tooltip("value:Q", format=".0%"), "n"])
+    bars = base.mark_errorbar(opacity=0.4, thickness=2).encode(
+        y=alt.Y("ci_low:Q", title="unparseable samples"), y2="ci_high:Q")
+    return (bars + lines).properties(width=420, height=240, title="The tax: unparseable samples vs temperature (95% CI)")
+
+
+def method_comparison(comparison: pd.DataFrame, order: list[str] | None = None) -> alt.FacetChart:
+    """Per task (panel) and condition (row): exact TV (filled), sampled TV with 95% CI (hollow, bar)
+    and the floor of a uniform sampler with as many valid samples (gray tick)."""
+    frame = comparison[comparison["metric"].isin(["exact_tv", "sampled_tv", "sampled_tv_floor"])]
+    frame = _named(frame).pivot_table(index=["task", "task_name", "label"], columns="metric",
+                                      values=["value", "ci_low", "ci_high"], aggfunc="first").reset_index()
+    frame.columns = ["_".join(c for c in col if c and c != "value") or "value" for col in frame.columns]
+    for column in ("exact_tv", "sampled_tv", "sampled_tv_floor", "ci_low_sampled_tv", "ci_high_sampled_tv"):
+        if column not in frame:
+            frame[column] = float("nan")
+    notes = comparison["note"].fillna("") if "note" in comparison else pd.Series("", index=comparison.index)
+    undefined = _named(comparison[notes.str.startswith("undefined")])[["task", "task_name", "label"]].drop_duplicates()
+    frame = frame.merge(undefined.assign(flag="undefined"), how="outer", on=["task", "task_name", "label"])
+    frame["flag"] = frame["flag"].fillna("")
+    y = alt.Y("label:N", sort=order or list(dict.fromkeys(comparison["label"])), title=None)
+    x_scale = alt.Scale(domain=[0, 1])
+    base = alt.Chart(frame)
+    exact = base.mark_point(filled=True, size=70, color="#c0392b").encode(
+        x=alt.X("exact_tv:Q", scale=x_scale, title="TV from uniform"), y=y,
+        tooltip=["label", alt.Tooltip("exact_tv:Q", format=".3f")])
+    ci = base.mark_rule(color="#2c7fb8").encode(x="ci_low_sampled_tv:Q", x2="ci_high_sampled_tv:Q", y=y)
+    sampled = base.mark_point(size=60, color="#2c7fb8").encode(
+        x="sampled_tv:Q", y=y, tooltip=["label", alt.Tooltip("sampled_tv:Q", format=".3f"),
+                                        alt.Tooltip("sampled_tv_floor:Q", format=".3f")])
+    floor = base.mark_tick(color="gray", thickness=2, size=12).encode(x="sampled_tv_floor:Q", y=y)
+    flags = base.mark_text(align="left", color="#c0392b", fontStyle="italic").encode(x=alt.value(4), y=y, text="flag:N")
+    return (ci + exact + sampled + floor + flags).properties(width=260, height=20 * frame["label"].nunique()).facet(
+        facet=alt.Facet("task_name:N", title=None), columns=3,
+        title="Red: exact TV · blue: sampled TV (95% CI) · gray tick: floor of a uniform sampler")

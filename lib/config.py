@@ -20,6 +20,8 @@ RUNS_DIR = Path(os.environ.get("RESPREAD_RUNS", REPO_ROOT / "runs"))   # tests p
 
 NOTEBOOKS = {
     "01": "01_baseline_sampling",
+    "02": "02_logit_correction",
+    "03": "03_temperature_sweep",
 }
 
 # Named models; a profile may also give `source:` directly (pypi:…#file.gguf, a local path, a hub id).
@@ -64,6 +66,37 @@ def _task_ids(value) -> str | None:
 
 TASKS_ALLOWED = "'all' or a list of: " + ", ".join(task_panel.TASK_IDS)
 
+
+def _task_id(value) -> str | None:
+    return None if value in task_panel.TASK_IDS else "is not a task id"
+
+
+def _numbers(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    """A check for a non-empty list of numbers (not booleans), each passing `check`."""
+    def list_check(values) -> str | None:
+        if not values:
+            return "must not be empty"
+        for value in values:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return f"holds {value!r}, not a number"
+            problem = check(value)
+            if problem:
+                return f"holds {value!r}, which {problem}"
+        return None
+    return list_check
+
+
+def _temperatures_with_reference(values) -> str | None:
+    problem = _numbers(_positive)(values)
+    if problem:
+        return problem
+    return None if 1.0 in values else "must include 1.0 (the reference temperature)"
+
+
+def _name(value) -> str | None:
+    return None if value and all(c.isalnum() or c in "-_." for c in value) else \
+        "must be a non-empty name of letters, digits, '-', '_' or '.'"
+
 PROFILE_SCHEMA: dict[str, Field] = {
     "model": Field(dict, allowed="a mapping with name: <registered> or source: <pypi:…#f.gguf | path | hub id>, "
                                  "and optional dtype, device"),
@@ -86,6 +119,27 @@ NOTEBOOK_SCHEMAS: dict[str, dict[str, Field]] = {
         "n_samples": Field(int, _positive, "an integer > 0 (the seed's protocol uses 50)"),
         "n_parsed": Field(int, _positive, "an integer > 0"),
         "max_new_tokens": Field(int, _positive, "an integer > 0"),
+        "n_boot": Field(int, _positive, "an integer > 0"),
+    },
+    "02": {
+        "tasks": Field((str, list), _task_ids, TASKS_ALLOWED),
+        "fit_task": Field(str, _task_id, "one of: " + ", ".join(task_panel.TASK_IDS)),
+        "temperature": Field((int, float), _positive, "a number > 0"),
+    },
+    "03": {
+        "tasks": Field((str, list), _task_ids, TASKS_ALLOWED),
+        "temperatures": Field(list, _temperatures_with_reference, "a list of numbers > 0 that includes 1.0"),
+        "sample_temperatures": Field(list, _numbers(_positive), "a non-empty list of numbers > 0"),
+        "n_samples": Field(int, _positive, "an integer > 0 (plain samples per task at each sample temperature)"),
+        "n_protocol": Field(int, _positive, "an integer > 0 (the seed's protocol uses 50)"),
+        "max_new_tokens": Field(int, _positive, "an integer > 0"),
+        "min_p": Field(list, _numbers(_probability), "a non-empty list of numbers in (0, 1]"),
+        "min_p_temperatures": Field(list, _numbers(_positive), "a non-empty list of numbers > 0"),
+        "top_p": Field((int, float), _probability, "a number in (0, 1]"),
+        "top_p_temperature": Field((int, float), _positive, "a number > 0"),
+        "n_verbalized": Field(int, _positive, "an integer > 0 (replies to the verbalized prompt per task)"),
+        "verbalized_max_new_tokens": Field(int, _positive, "an integer > 0"),
+        "recipe": Field(str, _name, "selected (the recipe 04 selected) or the name of a 04 recipe, e.g. histogram"),
         "n_boot": Field(int, _positive, "an integer > 0"),
     },
 }

@@ -41,3 +41,93 @@ def baseline_sentence(wide: pd.DataFrame, picks: pd.DataFrame) -> str:
                          f"{gap['exact_vs_parsed_tv'].median():.2f}, most on {_name(worst['task'])} "
                          f"({worst['exact_vs_parsed_tv']:.2f}).")
     return " ".join(parts)
+
+
+def correction_sentence(transfers: pd.DataFrame) -> str:
+    """What the logit correction does on its fit task and where else it is defined (02's transfers table)."""
+    fit = transfers[transfers["status"] == "fitted"].iloc[0]
+    parts = [f"Fitted on {_name(fit['task'])}, the per-answer bias takes its exact TV from "
+             f"{fit['tv_vanilla']:.2f} to {abs(fit['tv_corrected']):.3f}: exactly uniform, by construction."]
+    for row in transfers[transfers["status"].isin(["defined", "partial"])].itertuples():
+        scope = (f"defined on all {row.k} answers" if row.status == "defined" else
+                 f"defined on only {row.n_defined} of its {row.k} answers ({row.defined_mass:.0%} of its "
+                 f"bare-answer mass; the other {row.k - row.n_defined} stay undefined)")
+        parts.append(f"On {_name(row.task)} it is {scope}; over those answers it moves TV from "
+                     f"{row.tv_vanilla_defined:.2f} to {row.tv_corrected:.2f}.")
+    undefined = transfers[transfers["status"] == "undefined"]
+    if len(undefined):
+        parts.append(f"It is undefined on {len(undefined)} task(s) ({', '.join(_name(t) for t in undefined['task'])}), "
+                     "which share no answer with the fit task.")
+    parts.append("It cannot transfer: the bias is a per-answer lookup table, so it says nothing about answers it "
+                 f"was not fitted on, and where answers overlap it encodes the {_name(fit['task'])} prompt's "
+                 "preferences, not the other prompts'.")
+    return " ".join(parts)
+
+
+def temperature_sentence(sweep: pd.DataFrame, tax: pd.DataFrame, gaps: pd.DataFrame | None = None) -> str:
+    """How far temperature alone spreads the answers, and what it costs (03's sweep and tax tables)."""
+    vanilla = sweep[sweep["condition"] == "vanilla"]
+    by_t = vanilla.pivot_table(index="temperature", columns="metric", values="value", aggfunc="mean")
+    hot, cold = by_t.index.max(), 1.0
+    parts = [f"Averaged over {vanilla['task'].nunique()} tasks, raising T from {cold:g} to {hot:g} moves exact TV "
+             f"from {by_t.loc[cold, 'exact_tv']:.2f} to {by_t.loc[hot, 'exact_tv']:.2f}, while the raw mass on bare "
+             f"valid answers goes from {by_t.loc[cold, 'raw_mass']:.2%} to {by_t.loc[hot, 'raw_mass']:.2%}."]
+    if len(tax):
+        rate = tax.groupby("temperature")["value"].mean()
+        parts.append(f"The tax: the share of plain samples that parse to no answer goes from "
+                     f"{rate.iloc[0]:.0%} at T={rate.index[0]:g} to {rate.iloc[-1]:.0%} at T={rate.index[-1]:g}.")
+    if gaps is not None and len(gaps):
+        best = gaps[gaps["temperature"] == hot].dropna(subset=["value"])
+        if len(best):
+            parts.append(f"At T={hot:g} temperature closes a median {best['value'].median():.0%} of the gap between "
+                         f"vanilla and trained at T=1 ({len(best)} task(s) where training narrowed the gap).")
+        else:
+            parts.append("Training did not lower the exact TV on any of these tasks, so there is no gap to close.")
+    else:
+        parts.append("Without a trained adapter there is no gap to close yet.")
+    return " ".join(parts)
+
+
+def methods_sentence(comparison: pd.DataFrame) -> str:
+    """Which sampled condition sits closest to its floor, at what cost (03's comparison table).
+
+    Sampled TVs are compared by their excess over the floor (a uniform sampler with as many valid
+    samples), averaged over the tasks where every sampled condition has a valid sample.
+    """
+    sampled = comparison[comparison["metric"].isin(["sampled_tv", "sampled_tv_floor", "invalid_rate",
+                                                    "tokens_per_answer", "parse_failure_rate"])]
+    if sampled.empty:
+        return ""
+    wide = sampled.pivot_table(index=["label", "task"], columns="metric", values="value", aggfunc="first")
+    wide["excess"] = wide["sampled_tv"] - wide["sampled_tv_floor"]
+    labels = wide.index.get_level_values("label").unique()
+    by_task = wide["excess"].unstack("label")
+    common = by_task.dropna().index
+    per_label = wide.groupby(level="label").mean(numeric_only=True)
+    parts = []
+    if len(common):
+        excess = by_task.loc[common].mean().sort_values()
+        best = excess.index[0]
+        parts.append(f"On the {len(common)} task(s) where every sampled condition has valid samples, {best} sits "
+                     f"closest to the floor of a uniform sampler (mean sampled TV {excess.iloc[0]:+.2f} above it; "
+                     f"{_label_list(excess)}).")
+    else:
+        parts.append("No task has valid samples under every sampled condition, so their TVs cannot be compared.")
+    invalid = per_label["invalid_rate"].sort_values()
+    parts.append(f"Invalid samples: from {invalid.iloc[0]:.0%} ({invalid.index[0]}) to {invalid.iloc[-1]:.0%} "
+                 f"({invalid.index[-1]}), averaged over tasks.")
+    verbal = [label for label in labels if label.startswith("verbalized")]
+    if verbal and "parse_failure_rate" in per_label:
+        v = per_label.loc[verbal[0]]
+        parts.append(f"Verbalized sampling states no usable distribution in {v['parse_failure_rate']:.0%} of replies "
+                     f"and costs {v['tokens_per_answer']:.0f} generated tokens per answer, against "
+                     f"{per_label.drop(index=verbal)['tokens_per_answer'].mean():.0f} for plain sampling.")
+    passes = comparison[(comparison["metric"] == "forward_passes") & (comparison["condition"] == "vanilla")]
+    if len(passes):
+        parts.append(f"Exact scoring generates nothing: {passes['value'].min():.0f}–{passes['value'].max():.0f} "
+                     "batched forward passes per task score the whole answer set.")
+    return " ".join(parts)
+
+
+def _label_list(values: pd.Series) -> str:
+    return ", ".join(f"{label} {value:+.2f}" for label, value in values.items())

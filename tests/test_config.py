@@ -95,3 +95,18 @@ def test_overrides_are_validated_and_applied(params_dir):
 def test_task_ids_expand_all():
     cfg = config.load("smollm2-cpu", "01")
     assert len(cfg.task_ids) == 10
+
+
+def test_bad_params_name_the_key_sweep_without_the_reference_temperature(params_dir, monkeypatch):
+    _edit(params_dir, "03_temperature_sweep.yaml", temperatures=[0.5, 2.0])
+    _fails_before_loading(params_dir, monkeypatch, "03_temperature_sweep.yaml", "'temperatures'", "must include 1.0")
+
+
+def test_bad_params_name_the_key_list_of_numbers(params_dir, monkeypatch):
+    _edit(params_dir, "03_temperature_sweep.yaml", min_p=[0.05, "high"])
+    _fails_before_loading(params_dir, monkeypatch, "'min_p'", "'high'", "(0, 1]")
+
+
+def test_bad_params_name_the_key_unknown_fit_task(params_dir, monkeypatch):
+    _edit(params_dir, "02_logit_correction.yaml", fit_task="integer_1_50")
+    _fails_before_loading(params_dir, monkeypatch, "02_logit_correction.yaml", "'fit_task'", "integer_1_100")
