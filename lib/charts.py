@@ -78,6 +78,44 @@ def exact_vs_parsed(dist: pd.DataFrame, tasks: list[str], top: int = 8) -> alt.F
     ).properties(width=210, height=160).facet(facet=alt.Facet("task_name:N", title=None), columns=3).resolve_scale(x="independent")
 
 
+def learning_curves(logs: pd.DataFrame) -> alt.VConcatChart:
+    """Per recipe (colour) and seed (line): reward mean, strict-valid rate, and exact TV of the trained task."""
+    base = alt.Chart(logs).encode(x=alt.X("step:Q", title="GRPO step"),
+                                  color=alt.Color("recipe:N"), detail="seed:N")
+    panels = []
+    for field, title in (("reward", "reward (mean over the group)"), ("valid_rate", "strict-valid replies"),
+                         ("exact_tv", "exact TV, trained task")):
+        if field not in logs:
+            continue
+        data = base.transform_filter(f"isValid(datum.{field})")
+        mark = data.mark_line(point=field == "exact_tv", opacity=0.8)
+        panels.append(mark.encode(y=alt.Y(f"{field}:Q", title=title)).properties(width=520, height=140))
+    return alt.vconcat(*panels)
+
+
+def before_after(summary: pd.DataFrame, before: str, after: str, highlight: str) -> alt.LayerChart:
+    """The seed's chart: one row per task, hollow dot = before, filled dot = after (mean over seeds, CI),
+    sorted by the after value; the trained task is highlighted."""
+    frame = _named(summary[summary["condition"].isin([before, after])])
+    wide = frame.pivot_table(index=["task", "task_name"], columns="condition", values="value").reset_index()
+    order = list(wide.sort_values(after)["task_name"])
+    frame["trained_task"] = frame["task"] == highlight
+    y = alt.Y("task_name:N", sort=order, title=None)
+    x = alt.X("value:Q", scale=alt.Scale(domain=[0, 1]), title="exact TV from uniform (0 = perfectly spread)")
+    color = alt.condition("datum.trained_task", alt.value("#d95f02"), alt.value("#1b5e9e"))
+    link = alt.Chart(_named(wide)).mark_rule(color="#bbb").encode(x=f"{before}:Q", x2=f"{after}:Q", y=y)
+    ci = alt.Chart(frame[frame["condition"] == after]).mark_rule(strokeWidth=2).encode(
+        x="ci_low:Q", x2="ci_high:Q", y=y, color=color)
+    hollow = alt.Chart(frame[frame["condition"] == before]).mark_point(size=90, filled=False, strokeWidth=2).encode(
+        x=x, y=y, color=color, tooltip=["task_name", alt.Tooltip("value:Q", format=".3f")])
+    filled = alt.Chart(frame[frame["condition"] == after]).mark_point(size=90, filled=True).encode(
+        x=x, y=y, color=color, tooltip=["task_name", alt.Tooltip("value:Q", format=".3f"),
+                                        alt.Tooltip("ci_low:Q", format=".3f"), alt.Tooltip("ci_high:Q", format=".3f")])
+    return (link + ci + hollow + filled).properties(
+        width=560, height=28 * len(wide),
+        title=f"Hollow: {before} · filled: {after} (mean over seeds, 95% CI) · orange: the trained task")
+
+
 # -- 02 logit correction ---------------------------------------------------------------------
 
 def correction_fit(bias: pd.DataFrame) -> alt.LayerChart:

@@ -280,3 +280,91 @@ def load(profile: str, notebook: str, overrides: dict | None = None,
 def validate_profile(profile: str, params_dir: Path | None = None) -> list[Config]:
     """Validate every notebook's params for a profile (the report runner calls this first)."""
     return [load(profile, key, params_dir=params_dir) for key in NOTEBOOKS]
+
+
+# -- 04_grpo_train and 05_transfer_eval ---------------------------------------------------------
+RECIPE_KEYS = {"reward": str, "seeds": list, "lora": bool, "lora_r": int, "lora_alpha": int,
+               "learning_rate": (int, float), "beta": (int, float), "steps": int, "num_generations": int,
+               "max_completion_length": int, "temperature": (int, float)}
+REWARD_KINDS = ("validity", "uniqueness", "histogram")
+
+
+def _recipes(value) -> str | None:
+    if not value:
+        return "needs at least one recipe"
+    for name, recipe in value.items():
+        if not isinstance(recipe, dict):
+            return f"recipe {name!r} must be a mapping"
+        unknown = set(recipe) - set(RECIPE_KEYS)
+        if unknown:
+            return f"recipe {name!r} has unknown key(s) {sorted(unknown)} (allowed: {', '.join(RECIPE_KEYS)})"
+        if recipe.get("reward") not in REWARD_KINDS:
+            return f"recipe {name!r}: reward {recipe.get('reward')!r} is not one of {', '.join(REWARD_KINDS)}"
+        for key, kind in RECIPE_KEYS.items():
+            if key in recipe and (isinstance(recipe[key], bool) and kind is not bool or not isinstance(recipe[key], kind)):
+                return f"recipe {name!r}: {key} must be {getattr(kind, '__name__', kind)}"
+        seeds = recipe.get("seeds", [0])
+        if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+            return f"recipe {name!r}: seeds must be a non-empty list of integers >= 0"
+    return None
+
+
+def _one_task(value) -> str | None:
+    return None if value in task_panel.TASK_IDS else f"is not a task id"
+
+
+def _includes_trained(value) -> str | None:
+    ids = [value] if isinstance(value, str) else list(value)
+    return None if ids in (["all"],) or task_panel.TRAINED_TASK in ids else \
+        f"must include the trained task {task_panel.TRAINED_TASK}"
+
+
+def _extra_tasks(value) -> str | None:
+    try:
+        task_panel.tasks_from_definitions(value)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+RECIPES_ALLOWED = ("a mapping name -> {reward: validity|uniqueness|histogram, seeds: [..], and optional "
+                   + ", ".join(k for k in RECIPE_KEYS if k not in ("reward", "seeds")) + "}")
+NOTEBOOKS.update({"04": "04_grpo_train", "05": "05_transfer_eval"})
+
+# Notebooks that read another's outputs beyond the numeric order: 03 compares with the trained adapters.
+NEEDS = {"03": ("04",), "05": ("04",)}
+
+
+def run_order() -> list[str]:
+    """NOTEBOOKS keys in the order they must run: numeric, except that a notebook waits for its NEEDS."""
+    order: list[str] = []
+
+    def visit(key: str) -> None:
+        if key in order:
+            return
+        for need in NEEDS.get(key, ()):
+            visit(need)
+        order.append(key)
+
+    for key in NOTEBOOKS:
+        visit(key)
+    return order
+NOTEBOOK_SCHEMAS.update({
+    "04": {
+        "task": Field(str, _one_task, "one of: " + ", ".join(task_panel.TASK_IDS)),
+        "recipes": Field(dict, _recipes, RECIPES_ALLOWED),
+        "control_recipe": Field(str, allowed="the name of a recipe with reward: validity"),
+        "eval_every": Field(int, _positive, "an integer > 0"),
+        "save_every": Field(int, _positive, "an integer > 0"),
+        "min_valid_mass": Field((int, float), _probability, "a number in (0, 1]: recipes below it are not selected"),
+    },
+    "05": {
+        "tasks": Field((str, list), lambda v: _task_ids(v) or _includes_trained(v),
+                       TASKS_ALLOWED + f" (must include {task_panel.TRAINED_TASK})"),
+        "extra_tasks": Field(list, _extra_tasks, "a list of {id, prompt, range: [lo, hi]} or {id, prompt, answers: [..]}"),
+        "n_samples": Field(int, _positive, "an integer > 0 (the seed's protocol uses 50)"),
+        "max_new_tokens": Field(int, _positive, "an integer > 0"),
+        "n_boot": Field(int, _positive, "an integer > 0"),
+        "picks_tasks": Field(list, _task_ids, TASKS_ALLOWED),
+    },
+})

@@ -43,6 +43,39 @@ def baseline_sentence(wide: pd.DataFrame, picks: pd.DataFrame) -> str:
     return " ".join(parts)
 
 
+def training_sentence(final: pd.DataFrame, selection: pd.DataFrame, task_name: str) -> str:
+    """What training did to the trained task, per recipe, and which recipe was selected and why."""
+    parts = []
+    for recipe, group in final.groupby("recipe", sort=False):
+        parts.append(f"{recipe}: exact TV {group['start_exact_tv'].mean():.2f} → {group['exact_tv'].mean():.2f}, "
+                     f"raw valid mass {group['raw_mass'].mean():.2f} ({len(group)} seed(s))")
+    chosen = selection[selection["role"] == "selected"].iloc[0]
+    return (f"On {task_name}, " + "; ".join(parts) + f". Selected: **{chosen['recipe']}** ({chosen['reason']}). "
+            "The first exact TV is measured after the first evaluation interval, not before training.")
+
+
+def transfer_sentence(diffs: dict[str, pd.DataFrame], spread: str, control: str, trained_task: str,
+                      t_star: float) -> str:
+    """How many untrained tasks improved, against vanilla, the control and temperature, with CIs."""
+    from lib.transfer import improved_count
+    parts = []
+    for name, diff in diffs.items():
+        untrained = diff[diff["task"] != trained_task]
+        better, sure, counted = improved_count(untrained)
+        parts.append(f"{name}: {better} of {counted} untrained tasks have a lower mean exact TV, "
+                     f"{sure} with a seed-CI that excludes 0 (mean difference {untrained['value'].mean():+.3f})")
+    trained = diffs["vs vanilla"].set_index("task").loc[trained_task] if trained_task in set(diffs["vs vanilla"]["task"]) else None
+    head = (f"Trained task ({_name(trained_task)}): exact TV changed by {trained['value']:+.3f} "
+            f"[{trained['ci_low']:+.3f}, {trained['ci_high']:+.3f}]. ") if trained is not None else ""
+    vs_control = diffs.get("vs control")
+    reproduced = vs_control is not None and improved_count(vs_control[vs_control["task"] != trained_task])[1] >= 7
+    verdict = ("The seed's claim (most untrained tasks become more diverse, beyond format effects) reproduces here."
+               if reproduced else
+               "The seed's claim does not reproduce on this model: fewer than 7 of 9 untrained tasks improve "
+               "beyond the validity-only control with a CI that excludes 0.")
+    return head + "; ".join(parts) + f". (T* = {t_star:.2f}.) " + verdict
+
+
 def correction_sentence(transfers: pd.DataFrame) -> str:
     """What the logit correction does on its fit task and where else it is defined (02's transfers table)."""
     fit = transfers[transfers["status"] == "fitted"].iloc[0]

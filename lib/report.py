@@ -4,7 +4,8 @@
 
 1. The whole profile is validated first (config.validate_profile); a ConfigError exits 2 before
    any notebook runs or any model loads.
-2. Every notebook in config.NOTEBOOKS runs in order with papermill into
+2. Every notebook in config.NOTEBOOKS runs in config.run_order() (numeric, except that 03 waits
+   for 04, whose adapters it compares with) with papermill into
    runs/<profile>/notebooks/<name>.ipynb, unless its inputs are unchanged since its last successful
    run (sha256 of the notebook, its params files, every lib/*.py and the earlier notebooks' hashes;
    recorded in runs/<profile>/state.json). ``--force`` reruns all; ``--only NN`` runs just those.
@@ -101,13 +102,26 @@ def parse_only(values: list[str] | None) -> list[str]:
 # Running notebooks
 # ---------------------------------------------------------------------------------------------
 
+def _stream_notebook_output() -> None:
+    """Show what a running notebook prints (its tqdm bars for long loops) on the console."""
+    import logging
+    logger = logging.getLogger("papermill")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("    %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def execute(input_path: Path, output_path: Path, profile: str) -> None:
     import papermill
 
     output_path.parent.mkdir(parents=True, exist_ok=True)
+    _stream_notebook_output()
     papermill.execute_notebook(str(input_path), str(output_path), parameters=dict(profile=profile),
                                cwd=str(REPO_ROOT), kernel_name="python3", progress_bar=True,
-                               log_output=False)
+                               log_output=True)
 
 
 def describe_failure(name: str, err: Exception, output_path: Path) -> str:
@@ -135,7 +149,8 @@ def run_notebooks(profile: str, only: list[str], force: bool, runs_dir: Path, pa
     state = load_state(run_dir)
     upstream: list[str] = []
     total = len(config.NOTEBOOKS)
-    for i, (key, name) in enumerate(config.NOTEBOOKS.items(), start=1):
+    for i, key in enumerate(config.run_order(), start=1):
+        name = config.NOTEBOOKS[key]
         digest = input_hash(name, profile, upstream, params_dir=params_dir)
         upstream.append(digest)
         output_path = run_dir / "notebooks" / f"{name}.ipynb"
@@ -373,6 +388,61 @@ def baseline_section(results_dir: Path) -> str:
             "n counts the valid samples among all samples drawn for that estimate.</p>")
 
 
+def _frame_html(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A plain HTML table of a result frame (numbers rounded), no index."""
+    return frame.round(digits).to_html(index=False, na_rep="–", border=0, classes="frame", escape=True)
+
+
+def _read(results_dir: Path, name: str) -> pd.DataFrame | None:
+    path = Path(results_dir) / f"{name}.csv"
+    return pd.read_csv(path) if path.exists() else None
+
+
+def transfer_section(results_dir: Path) -> str:
+    """The headline: before/after exact TV per task, trained − vanilla / − control / − temperature-matched."""
+    from lib import charts, narrative
+    summary, differences = _read(results_dir, "05_summary"), _read(results_dir, "05_differences")
+    selection, matched = _read(results_dir, "04_selection"), _read(results_dir, "05_temperature_matched")
+    if summary is None or differences is None or selection is None or matched is None:
+        return ("<h2>Does one task's RL pass spread the others?</h2><p class=muted>No results yet: run notebooks "
+                "04_grpo_train and 05_transfer_eval.</p>")
+    spread = selection.loc[selection["role"] == "selected", "recipe"].item()
+    control = selection.loc[selection["role"] == "control", "recipe"].item()
+    trained_task = matched["task"].item()
+    diffs = {name: frame.drop(columns="name") for name, frame in differences.groupby("name", sort=False)}
+    parts = ["<h2>Does one task's RL pass spread the others?</h2>"]
+    try:
+        parts.append(f"<p>{html.escape(narrative.transfer_sentence(diffs, spread, control, trained_task, matched['t_star'].item()))}</p>")
+    except Exception as err:  # a partial table must not stop the page
+        parts.append(f"<p class=muted>(summary unavailable: {html.escape(str(err))})</p>")
+    try:
+        chart = charts.before_after(summary, "vanilla", spread, trained_task)
+        parts.append(f"<div class=chart>{_svg(chart)}</div>")
+    except Exception as err:
+        parts.append(f"<p class=muted>(chart unavailable: {html.escape(str(err))})</p>")
+    for name, title in (("05_table", "Exact TV per task (means over seeds, t-intervals over seeds)"),
+                        ("05_ablation", "Every recipe tried (selection used the trained task only)"),
+                        ("04_selection", "Recipe selection on the trained task")):
+        frame = _read(results_dir, name)
+        if frame is not None:
+            parts.append(f"<h3>{html.escape(title)}</h3>{_frame_html(frame)}")
+    return "".join(parts)
+
+
+def comparison_section(results_dir: Path) -> str:
+    """Cheaper knobs beside training (03): temperature, min-p, verbalized sampling, logit correction."""
+    frame = _read(results_dir, "03_comparison")
+    if frame is None:
+        return ""
+    return ("<h2>Cheaper knobs: temperature, min-p, verbalized sampling, logit correction</h2>"
+            f"{_frame_html(frame)}")
+
+
+def _svg(chart) -> str:
+    import vl_convert
+    return re.sub(r"^<\?xml[^>]*>\s*", "", vl_convert.vegalite_to_svg(chart.to_json()))
+
+
 def definitions_section() -> str:
     return f"<h2>Metric definitions</h2>{_markdown_list(METRIC_DEFINITIONS)}<p>{SAMPLED_TV_NOTE}</p>"
 
@@ -465,7 +535,8 @@ def index_html(profile: str, runs_dir: Path, report_dir: Path, configs: list, ha
              "distribution is on a panel of categorical tasks: exactly, by scoring every valid answer, "
              "and by sampling as a user would; every number below comes from the result tables of the "
              "executed notebooks linked at the end.</p>")
-    sections = [baseline_section(run_dir / "results"), definitions_section(),
+    sections = [transfer_section(run_dir / "results"), baseline_section(run_dir / "results"),
+                comparison_section(run_dir / "results"), definitions_section(),
                 provenance_section(profile, configs, load_state(run_dir), hash_weights),
                 links_section(Path(report_dir) / profile)]
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -528,8 +599,16 @@ def main(argv: list[str] | None = None, *, params_dir: Path | None = None, runs_
         print(f"error: {err}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    if not run_notebooks(args.profile, only, args.force, runs_dir, params_dir, executor):
-        return 1
+    previous = os.environ.get("RESPREAD_RUNS")
+    os.environ["RESPREAD_RUNS"] = str(runs_dir)     # the notebooks' kernels write where the runner reads
+    try:
+        if not run_notebooks(args.profile, only, args.force, runs_dir, params_dir, executor):
+            return 1
+    finally:
+        if previous is None:
+            os.environ.pop("RESPREAD_RUNS")
+        else:
+            os.environ["RESPREAD_RUNS"] = previous
     build_report(args.profile, runs_dir, report_dir, configs)
     print(f"total {time.perf_counter() - start:.0f} s", flush=True)
     return 0

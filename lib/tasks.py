@@ -173,9 +173,11 @@ def _range_echo(lo: int, hi: int) -> re.Pattern[str]:
     def number(n: int) -> str:
         return "(?:" + "|".join(re.escape(s) for s in dict.fromkeys((f"{n:,}", str(n)))) + ")"
 
+    # The second branch is an echo cut off by the token limit ("… between 1 and" at the very end).
     return re.compile(
         rf"(?:\b(?:between|from)\s+)?(?<![0-9.,]){number(lo)}"
-        rf"\s*(?:and|to|through|-|–|—|−)\s*{number(hi)}(?![0-9]|[.,][0-9])",
+        rf"\s*(?:and|to|through|-|–|—|−)\s*{number(hi)}(?![0-9]|[.,][0-9])"
+        rf"|\b(?:between|from)\s+{number(lo)}\s*(?:and|to)?\s*$",
         re.IGNORECASE,
     )
 
@@ -619,3 +621,40 @@ def panel(ids: str | Sequence[str] = "all") -> list[Task]:
     if isinstance(ids, str):
         ids = TASK_IDS if ids == "all" else (ids,)
     return [get(task_id) for task_id in ids]
+
+
+def tasks_from_definitions(definitions: Sequence[Mapping]) -> list[Task]:
+    """Extra tasks defined in params YAML, evaluated with no code change:
+    ``{id, prompt, range: [lo, hi]}`` (integer parser) or ``{id, prompt, answers: [...], open: false}``
+    (choice-list parser). Raises ValueError naming the task and the problem."""
+    if not isinstance(definitions, (list, tuple)):
+        raise ValueError("extra_tasks must be a list")
+    built: list[Task] = []
+    for i, spec in enumerate(definitions):
+        where = f"extra_tasks[{i}]"
+        if not isinstance(spec, Mapping):
+            raise ValueError(f"{where} must be a mapping")
+        allowed = {"id", "prompt", "name", "range", "answers", "open"}
+        if set(spec) - allowed:
+            raise ValueError(f"{where} has unknown key(s) {sorted(set(spec) - allowed)}; allowed: {sorted(allowed)}")
+        task_id, prompt = spec.get("id"), spec.get("prompt")
+        if not isinstance(task_id, str) or not task_id or not isinstance(prompt, str) or not prompt:
+            raise ValueError(f"{where} needs a non-empty 'id' and 'prompt'")
+        if task_id in TASK_IDS or task_id in {t.id for t in built}:
+            raise ValueError(f"{where}: id {task_id!r} is already taken")
+        if ("range" in spec) == ("answers" in spec):
+            raise ValueError(f"{where} ({task_id}) needs exactly one of 'range: [lo, hi]' or 'answers: [...]'")
+        if "range" in spec:
+            bounds = spec["range"]
+            if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, int) for b in bounds)
+                    and bounds[0] < bounds[1]):
+                raise ValueError(f"{where} ({task_id}): range must be [lo, hi] integers with lo < hi")
+            built.append(integer_task(task_id, bounds[0], bounds[1], prompt=prompt, name=spec.get("name")))
+        else:
+            answers = spec["answers"]
+            if not (isinstance(answers, list) and len(answers) >= 2 and all(isinstance(a, str) and a for a in answers)
+                    and len({a.lower() for a in answers}) == len(answers)):
+                raise ValueError(f"{where} ({task_id}): answers must be a list of at least two distinct strings")
+            built.append(choice_task(task_id, answers, prompt, name=spec.get("name"),
+                                     open_domain=bool(spec.get("open", False))))
+    return built

@@ -18,3 +18,27 @@ def loaded_model(ci_config):
 @pytest.fixture(scope="session")
 def backend(loaded_model):
     return sampling.TransformersBackend(loaded_model, score_batch_size=64, sample_batch_size=500)
+
+
+@pytest.fixture(scope="session")
+def ci_run_dirs(tmp_path_factory, loaded_model):
+    """Every notebook run on the ci profile and the report built, in private runs/ and report/ folders."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("ci-report")
+    runs, report = root / "runs", root / "report"
+    proc = subprocess.run([sys.executable, "-m", "lib.report", "--profile", "ci", "--runs-dir", str(runs),
+                           "--report-dir", str(report)], capture_output=True, text=True)
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-5000:])
+    return runs, report
+
+
+@pytest.fixture(scope="session")
+def ci_runs(ci_run_dirs):
+    return ci_run_dirs[0]
+
+
+@pytest.fixture(scope="session")
+def ci_report(ci_run_dirs):
+    return ci_run_dirs[1] / "ci"

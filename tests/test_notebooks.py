@@ -1,8 +1,5 @@
-"""Papermill smoke run of every notebook on the `ci` profile, into a private runs directory."""
+"""Papermill smoke run of every notebook on the `ci` profile (via lib.report, into private folders)."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -11,22 +8,6 @@ import pytest
 from lib import config
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _run(name: str, runs: Path, out: Path) -> None:
-    env = dict(os.environ, RESPREAD_RUNS=str(runs))
-    proc = subprocess.run([sys.executable, "-m", "papermill", str(REPO / "notebooks" / f"{name}.ipynb"), str(out),
-                           "-p", "profile", "ci", "--cwd", str(REPO), "--no-progress-bar"],
-                          env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-
-
-@pytest.fixture(scope="module")
-def ci_runs(tmp_path_factory, loaded_model):
-    runs = tmp_path_factory.mktemp("runs")
-    for name in config.NOTEBOOKS.values():
-        _run(name, runs, runs / f"{name}.ipynb")
-    return runs
 
 
 def test_notebooks_are_committed_without_outputs():
@@ -59,6 +40,6 @@ def test_01_writes_its_tables(ci_runs):
 
 
 def test_01_draws_its_charts_as_svg(ci_runs):
-    nb = json.loads((ci_runs / "01_baseline_sampling.ipynb").read_text())
+    nb = json.loads((ci_runs / "ci" / "notebooks" / "01_baseline_sampling.ipynb").read_text())
     svgs = [o for c in nb["cells"] for o in c.get("outputs", []) if "image/svg+xml" in o.get("data", {})]
     assert len(svgs) >= 3

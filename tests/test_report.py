@@ -19,7 +19,8 @@ def tree(tmp_path: Path) -> dict[str, Path]:
     """A small copy of the inputs: notebooks/, params/ci/, lib/*.py."""
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
-    (notebooks / f"{NAME}.ipynb").write_text('{"cells": []}')
+    for name in config.NOTEBOOKS.values():
+        (notebooks / f"{name}.ipynb").write_text('{"cells": []}')
     params = tmp_path / "params"
     shutil.copytree(REPO_ROOT / "params" / "ci", params / "ci")
     shutil.copytree(REPO_ROOT / "params" / "smollm2-cpu", params / "smollm2-cpu")
@@ -107,17 +108,18 @@ def test_runner_skips_unchanged_and_reruns_on_force(tree, tmp_path, monkeypatch,
         output_path.write_text("{}")
 
     runs = tmp_path / "runs"
+    n = len(config.NOTEBOOKS)
     assert report.run_notebooks("ci", [], False, runs, tree["params"], fake)
     assert report.run_notebooks("ci", [], False, runs, tree["params"], fake)
-    assert len(calls) == 1 and "skipped (unchanged)" in capsys.readouterr().out
+    assert len(calls) == n and "skipped (unchanged)" in capsys.readouterr().out
     state = json.loads((runs / "ci" / "state.json").read_text())
     assert set(state[NAME]) == {"hash", "seconds", "finished_at"}
     assert report.run_notebooks("ci", [], True, runs, tree["params"], fake)
     assert report.run_notebooks("ci", ["01"], False, runs, tree["params"], fake)
-    assert len(calls) == 3
+    assert len(calls) == 2 * n + 1
     (tree["lib"] / "a.py").write_text("A = 2\n")
     assert report.run_notebooks("ci", [], False, runs, tree["params"], fake)
-    assert len(calls) == 4
+    assert len(calls) == 3 * n + 1
 
 
 def test_failure_is_reported_and_state_dropped(tree, tmp_path, monkeypatch, capsys):

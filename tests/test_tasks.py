@@ -418,3 +418,8 @@ def test_choice_task_infers_emoji_style_and_respects_kind():
     assert closed.kind == "choice" and not closed.open_domain
     assert closed.parse("Tails!") == "tails"
     assert closed.parse("edge") is None  # closed sets have no "other"
+
+
+@pytest.mark.parametrize("reply", ["Choose a unique integer between 1 and", "Pick one from 1 to"])
+def test_echo_cut_off_by_the_token_limit_is_not_an_answer(reply):
+    assert get("integer_1_10").parse(reply) is None
