@@ -1,9 +1,12 @@
 """Benchmarks that print their figures, measured side by side in one run.
 
     python -m lib.bench scoring [--profile smollm2-cpu] [--naive-answers 1000]
+    python -m lib.bench throughput [--profile smollm2-cpu] [--source PATH] [--device cuda] [--grpo-steps 5]
 
-1. Exact scoring of integer 1–1000: KV-cache reuse vs naive (one full forward pass per answer).
-2. Per task: exact scoring of the whole answer set vs the seed's 50-sample protocol.
+scoring:    1. exact scoring of integer 1–1000, KV-cache reuse vs naive (one forward pass per answer);
+            2. per task, exact scoring of the whole answer set vs the seed's 50-sample protocol.
+throughput: exact-scoring answers/s, sampling samples/s and GRPO seconds/step on this machine (CPU or
+            GPU), with the default recipe's sizes, so two machines can be compared figure by figure.
 """
 from __future__ import annotations
 
@@ -46,13 +49,64 @@ def scoring(profile: str, naive_answers: int) -> None:
         print(f"  {task.id:16s} {task.k:5d} {exact_s:8.2f} {sample_s:13.2f} {sample_s / exact_s:6.1f}x")
 
 
+def throughput(profile: str, source: str | None, device: str | None, grpo_steps: int, n_samples: int,
+               json_path: str | None) -> dict:
+    import dataclasses
+    import json
+    import platform
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from lib import grpo
+
+    cfg = config.load(profile, "01")
+    spec = dataclasses.replace(cfg.model, **{k: v for k, v in (("source", source), ("device", device)) if v})
+    loaded = models.load(spec)
+    print(models.describe_load(loaded))
+    backend = sampling.TransformersBackend(loaded, score_batch_size=cfg.score_batch_size,
+                                           sample_batch_size=cfg.sample_batch_size)
+    task = tasks.get("integer_1_1000")
+    backend.answer_logprobs(task.prompt, list(task.answers[:50]))              # warm-up
+    _, score_s = _timed(lambda: backend.answer_logprobs(task.prompt, list(task.answers)))
+    params = sampling.SamplingParams(temperature=1.0, max_new_tokens=cfg.max_new_tokens)
+    prompt = tasks.get("integer_1_100").prompt
+    replies, sample_s = _timed(lambda: backend.sample([prompt], n_samples, params, seed=0, progress=False)[0])
+    figures = {"device": torch.cuda.get_device_name(0) if spec.device != "cpu" and torch.cuda.is_available()
+               else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+               "answers_per_s": len(task.answers) / score_s, "samples_per_s": n_samples / sample_s,
+               "mean_reply_tokens": float(np.mean([len(backend._encode(r)) for r in replies])),
+               "max_new_tokens": cfg.max_new_tokens, "sample_batch_size": cfg.sample_batch_size}
+    if grpo_steps:
+        recipe = grpo.Recipe(name="throughput", reward="histogram", steps=grpo_steps)
+        with tempfile.TemporaryDirectory() as tmp:
+            _, log = grpo.train(spec, tasks.get("integer_1_100"), recipe, seed=0, run_dir=Path(tmp),
+                                eval_every=grpo_steps, save_every=grpo_steps)
+        figures["grpo_s_per_step"] = float(np.median(log["step_time"].iloc[1:])) if "step_time" in log else float("nan")
+        figures["grpo_recipe"] = f"LoRA r={recipe.lora_r}, G={recipe.num_generations}, {recipe.max_completion_length} tokens"
+    for key, value in figures.items():
+        print(f"  {key:20s} {value:.2f}" if isinstance(value, float) else f"  {key:20s} {value}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(figures, indent=1))
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.bench")
-    parser.add_argument("what", choices=["scoring"])
+    parser.add_argument("what", choices=["scoring", "throughput"])
     parser.add_argument("--profile", default="smollm2-cpu")
     parser.add_argument("--naive-answers", type=int, default=1000)
+    parser.add_argument("--source", help="model source overriding the profile's (e.g. a local .gguf file)")
+    parser.add_argument("--device", help="cpu, cuda or auto, overriding the profile's")
+    parser.add_argument("--grpo-steps", type=int, default=5)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
-    scoring(args.profile, args.naive_answers)
+    if args.what == "scoring":
+        scoring(args.profile, args.naive_answers)
+    else:
+        throughput(args.profile, args.source, args.device, args.grpo_steps, args.samples, args.json)
     return 0
 
 

@@ -164,7 +164,7 @@ def training_log(history: list[dict], recipe: str, seed: int) -> pd.DataFrame:
         row = rows.setdefault(int(step), {"recipe": recipe, "seed": seed, "step": int(step)})
         for key, value in entry.items():
             name = key.replace("rewards/", "").replace("/mean", "_mean").replace("/std", "_std")
-            if key in ("reward", "reward_std", "entropy", "kl", "loss", "exact_tv", "raw_mass") or \
+            if key in ("reward", "reward_std", "entropy", "kl", "loss", "exact_tv", "raw_mass", "step_time") or \
                     key.endswith(("valid_rate", "distinct_answers")):
                 row[name.split("/")[-1] if "/" in name else name] = value
     return pd.DataFrame(sorted(rows.values(), key=lambda r: r["step"]))
