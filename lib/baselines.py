@@ -11,7 +11,6 @@ Everything here is reused by the comparison table of 03 (03_comparison.csv).
 """
 from __future__ import annotations
 
-import copy
 import math
 import re
 from dataclasses import dataclass, replace
@@ -24,8 +23,9 @@ import torch
 from scipy.special import logsumexp
 
 from lib import metrics
-from lib.distributions import ExactDistribution, Samples, exact_distribution, exact_panel, exact_rows, sample_task
-from lib.sampling import CACHE_KW, Backend, SamplingParams, prompt_seed
+from lib.distributions import (ExactDistribution, Samples, exact_distribution, exact_distributions, exact_panel,
+                               exact_rows, sample_task)
+from lib.sampling import Backend, SamplingParams, prompt_seed
 from lib.tasks import Task
 
 # ---------------------------------------------------------------------------------------------
@@ -187,53 +187,9 @@ def bias_table(exact: Mapping[str, ExactDistribution], fit_task: str) -> pd.Data
 # ---------------------------------------------------------------------------------------------
 
 
-@torch.inference_mode()
-def answer_logprobs_sweep(backend, prompt: str, answers: Sequence[str], temperatures: Sequence[float]) -> np.ndarray:
-    """answer_logprobs at several temperatures from one set of forward passes: shape (len(T), len(answers)).
-
-    The same teacher forcing and KV-cache reuse as TransformersBackend.answer_logprobs (a test holds
-    them equal); only log_softmax(logits / T) is repeated per T, so a sweep costs one scoring pass.
-    """
-    encode = lambda text: backend.tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
-    device = backend.device
-    prompt_ids = torch.tensor([encode(backend.chat_text(prompt))], device=device)
-    answer_ids = [encode(a + backend.end_of_turn) for a in answers]
-    prompt_out = backend.model(input_ids=prompt_ids, use_cache=True)
-    first_logits = prompt_out.logits[0, -1].float()
-    scores = np.empty((len(temperatures), len(answers)))
-    for start in range(0, len(answers), backend.score_batch_size):
-        chunk = answer_ids[start:start + backend.score_batch_size]
-        width = max(len(ids) for ids in chunk)
-        tokens = torch.tensor([ids + [backend.tokenizer.pad_token_id] * (width - len(ids)) for ids in chunk],
-                              device=device)
-        logits = None
-        if width > 1:
-            cache = copy.deepcopy(getattr(prompt_out, CACHE_KW))
-            cache.batch_repeat_interleave(len(chunk))
-            positions = torch.arange(prompt_ids.shape[1], prompt_ids.shape[1] + width - 1, device=device)
-            logits = backend.model(input_ids=tokens[:, :-1], position_ids=positions.expand(len(chunk), -1),
-                                   use_cache=True, **{CACHE_KW: cache}).logits.float()
-            lengths = torch.tensor([len(ids) for ids in chunk], device=device)
-            real = torch.arange(1, width, device=device)[None, :] < lengths[:, None]
-        for i, temperature in enumerate(temperatures):
-            total = torch.log_softmax(first_logits / temperature, dim=-1)[tokens[:, 0]]
-            if logits is not None:
-                token_logp = torch.log_softmax(logits / temperature, dim=-1).gather(-1, tokens[:, 1:, None])[..., 0]
-                total = total + (token_logp * real).sum(dim=1)
-            scores[i, start:start + len(chunk)] = total.cpu().double().numpy()
-    return scores
-
-
 def exact_distributions_sweep(backend, task: Task, temperatures: Sequence[float]) -> dict[float, ExactDistribution]:
-    """{T: exact distribution} for one task, all temperatures from one scoring pass (surface forms
-    summed as in distributions.exact_distribution); one pass per T on a backend without a local model."""
-    if not hasattr(backend, "model"):
-        return {float(t): exact_distribution(backend, task, t) for t in temperatures}
-    forms = [task.surface_forms(a) for a in task.answers]
-    scores = answer_logprobs_sweep(backend, task.prompt, [f for group in forms for f in group], temperatures)
-    bounds = np.cumsum([0] + [len(group) for group in forms])
-    return {float(t): ExactDistribution(task, float(t), np.array([logsumexp(row[a:b]) for a, b in zip(bounds, bounds[1:])]))
-            for t, row in zip(temperatures, scores)}
+    """{T: exact distribution} for one task, all temperatures from one scoring pass."""
+    return exact_distributions(backend, task, temperatures)
 
 
 def exact_sweep(backend: Backend | None, task_list: Sequence[Task], temperatures: Sequence[float],

@@ -96,7 +96,7 @@ def learning_curves(logs: pd.DataFrame) -> alt.VConcatChart:
 def before_after(summary: pd.DataFrame, before: str, after: str, highlight: str) -> alt.LayerChart:
     """The seed's chart: one row per task, hollow dot = before, filled dot = after (mean over seeds, CI),
     sorted by the after value; the trained task is highlighted."""
-    frame = _named(summary[summary["condition"].isin([before, after])])
+    frame = _named(summary[summary["condition"].isin([before, after]) & (summary["metric"] == "exact_tv")])
     wide = frame.pivot_table(index=["task", "task_name"], columns="condition", values="value").reset_index()
     order = list(wide.sort_values(after)["task_name"])
     frame["trained_task"] = frame["task"] == highlight

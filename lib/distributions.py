@@ -34,15 +34,22 @@ class ExactDistribution:
         return metrics.exact_summary(self.logp, self.task.answers)
 
 
-def exact_distribution(backend: Backend, task: Task, temperature: float = 1.0) -> ExactDistribution:
+def exact_distributions(backend: Backend, task: Task, temperatures: Sequence[float]) -> dict[float, ExactDistribution]:
+    """{T: exact distribution}, each answer's mass summed over its surface forms; one scoring pass
+    for all temperatures where the backend can (answer_logprobs_at), else one per temperature."""
     forms = [task.surface_forms(a) for a in task.answers]
     flat = [f for group in forms for f in group]
-    scores = backend.answer_logprobs(task.prompt, flat, temperature)
-    logp, start = np.empty(len(forms)), 0
-    for i, group in enumerate(forms):
-        logp[i] = logsumexp(scores[start:start + len(group)])
-        start += len(group)
-    return ExactDistribution(task, temperature, logp)
+    if hasattr(backend, "answer_logprobs_at"):
+        scores = backend.answer_logprobs_at(task.prompt, flat, list(temperatures))
+    else:
+        scores = np.stack([backend.answer_logprobs(task.prompt, flat, t) for t in temperatures])
+    bounds = np.cumsum([0] + [len(group) for group in forms])
+    return {float(t): ExactDistribution(task, float(t), np.array([logsumexp(row[a:b]) for a, b in zip(bounds, bounds[1:])]))
+            for t, row in zip(temperatures, scores)}
+
+
+def exact_distribution(backend: Backend, task: Task, temperature: float = 1.0) -> ExactDistribution:
+    return exact_distributions(backend, task, [temperature])[float(temperature)]
 
 
 def exact_panel(backend: Backend, tasks: Sequence[Task], temperature: float = 1.0,

@@ -55,25 +55,36 @@ def training_sentence(final: pd.DataFrame, selection: pd.DataFrame, task_name: s
 
 
 def transfer_sentence(diffs: dict[str, pd.DataFrame], spread: str, control: str, trained_task: str,
-                      t_star: float) -> str:
-    """How many untrained tasks improved, against vanilla, the control and temperature, with CIs."""
+                      t_star: float, matched_tv: float | None = None, target: float | None = None) -> str:
+    """How many of the seed's untrained tasks improved, against vanilla, the control and temperature,
+    with CIs; held-out tasks from params are counted apart."""
     from lib.transfer import improved_count
+    seed_tasks = [t for t in task_panel.TASK_IDS if t != trained_task]
     parts = []
     for name, diff in diffs.items():
-        untrained = diff[diff["task"] != trained_task]
+        untrained = diff[diff["task"].isin(seed_tasks)]
         better, sure, counted = improved_count(untrained)
         parts.append(f"{name}: {better} of {counted} untrained tasks have a lower mean exact TV, "
                      f"{sure} with a seed-CI that excludes 0 (mean difference {untrained['value'].mean():+.3f})")
     trained = diffs["vs vanilla"].set_index("task").loc[trained_task] if trained_task in set(diffs["vs vanilla"]["task"]) else None
     head = (f"Trained task ({_name(trained_task)}): exact TV changed by {trained['value']:+.3f} "
             f"[{trained['ci_low']:+.3f}, {trained['ci_high']:+.3f}]. ") if trained is not None else ""
+    held_out = diffs["vs vanilla"][~diffs["vs vanilla"]["task"].isin(task_panel.TASK_IDS)]
+    if len(held_out):
+        parts.append("held-out tasks vs vanilla: " + ", ".join(
+            f"{t} {v:+.3f} [{lo:+.3f}, {hi:+.3f}]" for t, v, lo, hi in
+            held_out[["task", "value", "ci_low", "ci_high"]].itertuples(index=False)))
     vs_control = diffs.get("vs control")
-    reproduced = vs_control is not None and improved_count(vs_control[vs_control["task"] != trained_task])[1] >= 7
+    reproduced = vs_control is not None and improved_count(vs_control[vs_control["task"].isin(seed_tasks)])[1] >= 7
     verdict = ("The seed's claim (most untrained tasks become more diverse, beyond format effects) reproduces here."
                if reproduced else
                "The seed's claim does not reproduce on this model: fewer than 7 of 9 untrained tasks improve "
                "beyond the validity-only control with a CI that excludes 0.")
-    return head + "; ".join(parts) + f". (T* = {t_star:.2f}.) " + verdict
+    matched = f" (Temperature-matched vanilla: T* = {t_star:.2f}"
+    if matched_tv is not None and target is not None and abs(matched_tv - target) > 0.01:
+        matched += (f"; no temperature in the searched range reaches the trained exact TV {target:.3f} on "
+                    f"{_name(trained_task)}, the most spread one gives {matched_tv:.3f}")
+    return head + "; ".join(parts) + "." + matched + ".) " + verdict
 
 
 def correction_sentence(transfers: pd.DataFrame) -> str:

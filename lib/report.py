@@ -412,7 +412,10 @@ def transfer_section(results_dir: Path) -> str:
     diffs = {name: frame.drop(columns="name") for name, frame in differences.groupby("name", sort=False)}
     parts = ["<h2>Does one task's RL pass spread the others?</h2>"]
     try:
-        parts.append(f"<p>{html.escape(narrative.transfer_sentence(diffs, spread, control, trained_task, matched['t_star'].item()))}</p>")
+        sentence = narrative.transfer_sentence(diffs, spread, control, trained_task, matched["t_star"].item(),
+                                               matched["vanilla_exact_tv_at_t_star"].item(),
+                                               matched["target_exact_tv"].item())
+        parts.append(f"<p>{html.escape(sentence)}</p>")
     except Exception as err:  # a partial table must not stop the page
         parts.append(f"<p class=muted>(summary unavailable: {html.escape(str(err))})</p>")
     try:
@@ -430,12 +433,25 @@ def transfer_section(results_dir: Path) -> str:
 
 
 def comparison_section(results_dir: Path) -> str:
-    """Cheaper knobs beside training (03): temperature, min-p, verbalized sampling, logit correction."""
-    frame = _read(results_dir, "03_comparison")
-    if frame is None:
+    """Cheaper knobs beside training (03), two task-by-condition grids: exact TV where the condition
+    has an exact distribution, and sampled TV minus its uniform-sampler floor where it is sampled."""
+    table = _read(results_dir, "03_comparison")
+    if table is None:
         return ""
-    return ("<h2>Cheaper knobs: temperature, min-p, verbalized sampling, logit correction</h2>"
-            f"{_frame_html(frame)}")
+    parts = ["<h2>Cheaper knobs: temperature, min-p, verbalized sampling, logit correction</h2>"]
+    exact = table[table["metric"] == "exact_tv"].pivot_table(index="label", columns="task", values="value",
+                                                              aggfunc="first", sort=False)
+    if not exact.empty:
+        parts.append("<h3>Exact TV from uniform (lower is more spread)</h3>" + _frame_html(exact.reset_index()))
+    sampled = table[table["metric"].isin(["sampled_tv", "sampled_tv_floor"])].pivot_table(
+        index=["label", "task"], columns="metric", values="value", aggfunc="first", sort=False)
+    if {"sampled_tv", "sampled_tv_floor"} <= set(sampled.columns):
+        excess = (sampled["sampled_tv"] - sampled["sampled_tv_floor"]).unstack("task")
+        parts.append("<h3>Sampled TV minus its floor, seed's 50-sample protocol (0 = indistinguishable from a "
+                     "uniform sampler)</h3>" + _frame_html(excess.reset_index()))
+    parts.append('<p class=muted>Every row with its CI, invalid rate and cost per answer: '
+                 '<a href="results/03_comparison.csv">results/03_comparison.csv</a> and the 03 notebook.</p>')
+    return "".join(parts)
 
 
 def _svg(chart) -> str:

@@ -104,39 +104,44 @@ class TransformersBackend:
         return rows
 
     # -- exact scoring ---------------------------------------------------------------------
-    @torch.inference_mode()
     def answer_logprobs(self, prompt: str, answers: Sequence[str], temperature: float = 1.0) -> np.ndarray:
         """log P(answer + end-of-turn | chat prompt) under logits / temperature, one per answer."""
+        return self.answer_logprobs_at(prompt, answers, [temperature])[0]
+
+    @torch.inference_mode()
+    def answer_logprobs_at(self, prompt: str, answers: Sequence[str], temperatures: Sequence[float]) -> np.ndarray:
+        """answer_logprobs at several temperatures from one set of forward passes: shape (len(T), len(answers)).
+
+        The prompt runs once; its KV cache is copied for each batch of answers (right-padded), and only
+        log_softmax(logits / T) is repeated per temperature.
+        """
         prompt_ids = torch.tensor([self._encode(self.chat_text(prompt))], device=self.device)
         answer_ids = [self._encode(a + self.end_of_turn) for a in answers]
         prompt_out = self.model(input_ids=prompt_ids, use_cache=True)
-        first_logp = torch.log_softmax(prompt_out.logits[0, -1].float() / temperature, dim=-1)
-        scores = np.empty(len(answers))
+        first_logits = prompt_out.logits[0, -1].float()
+        scores = np.empty((len(temperatures), len(answers)))
+        pad = self.tokenizer.pad_token_id
         for start in range(0, len(answers), self.score_batch_size):
             chunk = answer_ids[start:start + self.score_batch_size]
-            scores[start:start + len(chunk)] = self._score_continuations(
-                prompt_ids.shape[1], getattr(prompt_out, CACHE_KW), first_logp, chunk, temperature)
+            width = max(len(ids) for ids in chunk)
+            tokens = torch.tensor([ids + [pad] * (width - len(ids)) for ids in chunk], device=self.device)
+            logits = real = None
+            if width > 1:
+                cache = copy.deepcopy(getattr(prompt_out, CACHE_KW))
+                cache.batch_repeat_interleave(len(chunk))
+                # Right padding: a real token never attends to the pads after it, so no mask is needed.
+                positions = torch.arange(prompt_ids.shape[1], prompt_ids.shape[1] + width - 1, device=self.device)
+                logits = self.model(input_ids=tokens[:, :-1], position_ids=positions.expand(len(chunk), -1),
+                                    use_cache=True, **{CACHE_KW: cache}).logits.float()
+                lengths = torch.tensor([len(ids) for ids in chunk], device=self.device)
+                real = torch.arange(1, width, device=self.device)[None, :] < lengths[:, None]
+            for i, temperature in enumerate(temperatures):
+                total = torch.log_softmax(first_logits / temperature, dim=-1)[tokens[:, 0]]
+                if logits is not None:
+                    token_logp = torch.log_softmax(logits / temperature, dim=-1).gather(-1, tokens[:, 1:, None])[..., 0]
+                    total = total + (token_logp * real).sum(dim=1)
+                scores[i, start:start + len(chunk)] = total.cpu().double().numpy()
         return scores
-
-    def _score_continuations(self, prompt_len: int, prompt_cache, first_logp: torch.Tensor,
-                             chunk: list[list[int]], temperature: float) -> np.ndarray:
-        width = max(len(ids) for ids in chunk)
-        pad = self.tokenizer.pad_token_id
-        tokens = torch.tensor([ids + [pad] * (width - len(ids)) for ids in chunk], device=self.device)
-        lengths = torch.tensor([len(ids) for ids in chunk], device=self.device)
-        total = first_logp[tokens[:, 0]]
-        if width > 1:
-            cache = copy.deepcopy(prompt_cache)
-            cache.batch_repeat_interleave(len(chunk))
-            # Right padding: a real token never attends to the pads after it, so no mask is needed.
-            positions = torch.arange(prompt_len, prompt_len + width - 1, device=self.device).expand(len(chunk), -1)
-            logits = self.model(input_ids=tokens[:, :-1], position_ids=positions, use_cache=True,
-                                **{CACHE_KW: cache}).logits.float()
-            logp = torch.log_softmax(logits / temperature, dim=-1)
-            token_logp = logp.gather(-1, tokens[:, 1:, None])[..., 0]
-            real = torch.arange(1, width, device=self.device)[None, :] < lengths[:, None]
-            total = total + (token_logp * real).sum(dim=1)
-        return total.cpu().double().numpy()
 
     @torch.inference_mode()
     def answer_logprobs_naive(self, prompt: str, answers: Sequence[str], temperature: float = 1.0) -> np.ndarray:

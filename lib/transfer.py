@@ -22,10 +22,10 @@ def seed_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float,
     return (mean, mean - half, mean + half)
 
 
-def condition_summary(long: pd.DataFrame, metric: str = "exact_tv") -> pd.DataFrame:
-    """Per (condition, task): mean over seeds with a t-interval, and the number of seeds."""
+def condition_summary(long: pd.DataFrame) -> pd.DataFrame:
+    """Per (condition, task, metric): mean over seeds with a t-interval, and the number of seeds."""
     rows = []
-    for (condition, task), group in long[long["metric"] == metric].groupby(["condition", "task"], sort=False):
+    for (condition, task, metric), group in long.groupby(["condition", "task", "metric"], sort=False):
         mean, low, high = seed_ci(group["value"].tolist())
         rows.append(dict(condition=condition, task=task, metric=metric, value=mean, ci_low=low, ci_high=high,
                          n=group["seed"].nunique()))
@@ -54,33 +54,32 @@ def improved_count(diff: pd.DataFrame, exclude: Sequence[str] = ()) -> tuple[int
     return int((frame["value"] < 0).sum()), int((frame["ci_high"] < 0).sum()), len(frame)
 
 
-def temperature_matched(tv_at: Callable[[float], float], target: float, low: float = 0.5, high: float = 4.0,
-                        tol: float = 1e-3, max_iter: int = 30) -> float:
-    """The temperature T* where tv_at(T*) = target, by bisection (TV falls as T rises on these tasks).
+def temperature_matched(tv_at: Callable[[float], float], target: float, low: float = 0.5, high: float = 3.0,
+                        grid: int = 11, tol: float = 1e-3, max_iter: int = 30) -> tuple[float, float]:
+    """The temperature T* where vanilla's exact TV equals ``target``; returns (T*, TV at T*).
 
-    Returns the bound when the target lies outside [tv_at(high), tv_at(low)].
+    Exact TV is not monotone in T (it falls, then rises again as mass spreads to a few long answers), so
+    a grid finds the most-spread temperature first; T* is then bisected on the falling side. When the
+    target lies below the lowest TV any temperature reaches, T* is that most-spread temperature and the
+    returned TV says by how much it misses.
     """
-    f_low, f_high = tv_at(low), tv_at(high)
-    if target >= f_low:
-        return low
-    if target <= f_high:
-        return high
+    temps = np.linspace(low, high, grid)
+    values = [tv_at(float(t)) for t in temps]
+    best = int(np.argmin(values))
+    if target <= values[best]:
+        return float(temps[best]), float(values[best])
+    if target >= values[0]:
+        return float(temps[0]), float(values[0])
+    left = max(i for i in range(best + 1) if values[i] >= target)
+    lo, hi = float(temps[left]), float(temps[left + 1])
     for _ in range(max_iter):
-        mid = (low + high) / 2
+        mid = (lo + hi) / 2
         value = tv_at(mid)
         if abs(value - target) < tol:
-            return mid
-        if value > target:
-            low = mid
-        else:
-            high = mid
-    return (low + high) / 2
-
-
-def gap_closed(vanilla_t1: float, vanilla_t: float, trained_t1: float) -> float:
-    """Fraction of the vanilla→trained TV gap that a temperature closes (nan when there is no gap)."""
-    gap = vanilla_t1 - trained_t1
-    return (vanilla_t1 - vanilla_t) / gap if abs(gap) > 1e-12 else math.nan
+            return mid, value
+        lo, hi = (mid, hi) if value > target else (lo, mid)
+    mid = (lo + hi) / 2
+    return mid, tv_at(mid)
 
 
 def transfer_table(summary: pd.DataFrame, diffs: dict[str, pd.DataFrame], spread: str, control: str) -> pd.DataFrame:
