@@ -175,3 +175,27 @@ def methods_sentence(comparison: pd.DataFrame) -> str:
 
 def _label_list(values: pd.Series) -> str:
     return ", ".join(f"{label} {value:+.2f}" for label, value in values.items())
+
+
+def targets_sentence(logs: pd.DataFrame, selection: pd.DataFrame, diffs: dict[str, pd.DataFrame],
+                     vanilla_tv: float, trained_task: str) -> str:
+    """Which of the GRPO targets this run met: the trained task's exact TV falls ≥40% relative with raw
+    valid mass ≥0.9; ≥7 of 9 untrained tasks beat the validity-only control (seed-CI excludes 0); 3 seeds ×
+    50 steps of recipe and control in ≤30 min on 2 cores."""
+    from lib.transfer import improved_count
+    chosen = selection[selection["role"] == "selected"].iloc[0]
+    drop = 1 - chosen["exact_tv"] / vanilla_tv
+    seed_tasks = [t for t in task_panel.TASK_IDS if t != trained_task]
+    vs_control = diffs["vs control"]
+    beaten = improved_count(vs_control[vs_control["task"].isin(seed_tasks)])[1]
+    verdict = lambda ok: "met" if ok else "not met"  # noqa: E731
+    parts = [f"trained-task exact TV falls ≥40% relative: {verdict(drop >= 0.4)} "
+             f"({vanilla_tv:.3f} → {chosen['exact_tv']:.3f}, {drop:.0%})",
+             f"raw valid mass ≥0.9: {verdict(chosen['raw_mass'] >= 0.9)} ({chosen['raw_mass']:.3f})",
+             f"≥7 of 9 untrained tasks beat the control with a CI excluding 0: {verdict(beaten >= 7)} ({beaten} of 9)"]
+    control = selection.loc[selection["role"] == "control", "recipe"].item()
+    if "step_time" in logs:
+        seconds = logs[logs["recipe"].isin([chosen["recipe"], control])]["step_time"].sum()
+        parts.append(f"training steps of the selected recipe and the control, all seeds, ≤30 min: "
+                     f"{verdict(seconds <= 1800)} ({seconds / 60:.1f} min of GRPO steps, evaluation excluded)")
+    return "Targets — " + "; ".join(parts) + "."

@@ -418,6 +418,13 @@ def transfer_section(results_dir: Path) -> str:
         parts.append(f"<p>{html.escape(sentence)}</p>")
     except Exception as err:  # a partial table must not stop the page
         parts.append(f"<p class=muted>(summary unavailable: {html.escape(str(err))})</p>")
+    logs, baseline = _read(results_dir, "04_training_log"), _read(results_dir, "01_baseline")
+    try:
+        vanilla_tv = baseline.query("metric == 'exact_tv' and task == @trained_task")["value"].item()
+        targets = narrative.targets_sentence(logs, selection, diffs, vanilla_tv, trained_task)
+        parts.append(f"<p>{html.escape(targets)}</p>")
+    except Exception as err:  # a partial table must not stop the page
+        parts.append(f"<p class=muted>(targets unavailable: {html.escape(str(err))})</p>")
     try:
         chart = charts.before_after(summary, "vanilla", spread, trained_task)
         parts.append(f"<div class=chart>{_svg(chart)}</div>")
