@@ -131,10 +131,20 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> float:
     return time.perf_counter() - start
 
 
+def converted_dir(spec: ModelSpec) -> Path | None:
+    """Where a GGUF source (a pypi wheel or a local .gguf file) is converted to safetensors; None otherwise."""
+    if spec.kind == "pypi":
+        return cache_dir() / _slug(spec.source) / "safetensors"
+    path = Path(spec.source).expanduser()
+    if spec.kind == "local" and path.suffix == ".gguf":
+        return cache_dir() / _slug(str(path.resolve())) / "safetensors"
+    return None
+
+
 def resolve(spec: ModelSpec) -> tuple[str, float | None]:
     """Return (a path or hub id that from_pretrained takes, seconds spent converting or None)."""
     if spec.kind == "pypi":
-        out_dir = cache_dir() / _slug(spec.source) / "safetensors"
+        out_dir = converted_dir(spec)
         if (out_dir / "config.json").exists():
             return str(out_dir), None
         return str(out_dir), convert_gguf(fetch_pypi_gguf(spec.source), out_dir)
@@ -143,7 +153,7 @@ def resolve(spec: ModelSpec) -> tuple[str, float | None]:
         if not path.exists():
             raise ModelSourceError(f"model path {path} does not exist")
         if path.suffix == ".gguf":
-            out_dir = cache_dir() / _slug(str(path.resolve())) / "safetensors"
+            out_dir = converted_dir(spec)
             if (out_dir / "config.json").exists():
                 return str(out_dir), None
             return str(out_dir), convert_gguf(path, out_dir)
@@ -197,7 +207,7 @@ def describe_load(loaded: LoadedModel) -> str:
 def is_ready(spec: ModelSpec) -> bool:
     """True when loading needs no download or conversion (the tests use this: they never touch the network)."""
     if spec.kind == "pypi":
-        return (cache_dir() / _slug(spec.source) / "safetensors" / "config.json").exists()
+        return (converted_dir(spec) / "config.json").exists()
     return spec.kind == "local" and Path(spec.source).expanduser().exists()
 
 

