@@ -78,10 +78,8 @@ def stored_or_scored(cfg, task_list: Sequence[Task], temperature: float = 1.0) -
     exact = earlier_exact(cfg.results_dir, task_list, temperature)
     missing = [t for t in task_list if t.id not in exact]
     if missing:
-        from lib import models, sampling
-        backend = sampling.load_backend(models.load(cfg.model), cfg.backend, score_batch_size=cfg.score_batch_size,
-                                        sample_batch_size=cfg.sample_batch_size)
-        exact.update(exact_panel(backend, missing, temperature))
+        from lib import conditions
+        exact.update(exact_panel(conditions.backend_for(cfg), missing, temperature))
     return {t.id: exact[t.id] for t in task_list}, [t.id for t in missing]
 
 
@@ -229,31 +227,15 @@ def sample_sweep(backend: Backend, task_list: Sequence[Task], temperatures: Sequ
     return out
 
 
-def trained_recipe_adapters(cfg) -> tuple[str, dict[int, Path]]:
-    """(recipe, {seed: adapter dir}) for params' `recipe`; "selected" means the recipe 04 selected
-    (04_selection.csv). Raises conditions.MissingAdapters, saying to run 04, when there is none."""
+def trained_exact(cfg, adapters: Mapping[int, Path], task_list: Sequence[Task],
+                  temperature: float = 1.0) -> dict[int, dict[str, ExactDistribution]]:
+    """{seed: {task: exact distribution}} with each seed's adapter on the profile's model and backend."""
     from lib import conditions
-    recipe = cfg.recipe
-    if recipe == "selected":
-        path = Path(cfg.results_dir) / "04_selection.csv"
-        if not path.exists():
-            raise conditions.MissingAdapters(f"no recipe selected yet ({path} is missing): run notebook "
-                                             "04_grpo_train first (make report NB=04)")
-        selection = pd.read_csv(path)
-        recipe = selection.loc[selection["role"] == "selected", "recipe"].item()
-    return recipe, conditions.trained_adapters(cfg.run_dir, recipe)
-
-
-def trained_exact(spec, adapters: Mapping[int, Path], task_list: Sequence[Task], temperature: float = 1.0,
-                  backend: str = "transformers", **backend_options) -> dict[int, dict[str, ExactDistribution]]:
-    """{seed: {task: exact distribution}} with each seed's adapter merged into the profile's model."""
-    from lib import models, sampling
     out = {}
     for seed, path in adapters.items():
-        loaded = models.load(spec, adapter=path)
-        scorer = sampling.load_backend(loaded, backend, **backend_options)
+        scorer = conditions.backend_for(cfg, path)
         out[seed] = exact_panel(scorer, task_list, temperature, progress=False)
-        del loaded, scorer
+        del scorer
     return out
 
 

@@ -221,3 +221,83 @@ def method_comparison(comparison: pd.DataFrame, order: list[str] | None = None) 
     return (ci + exact + sampled + floor + flags).properties(width=260, height=20 * frame["label"].nunique()).facet(
         facet=alt.Facet("task_name:N", title=None), columns=3,
         title="Red: exact TV · blue: sampled TV (95% CI) · gray tick: floor of a uniform sampler")
+
+
+# -- 06 reasoning paths, 07 capability ---------------------------------------------------------
+
+def _condition_label(frame: pd.DataFrame) -> pd.Series:
+    seed = frame["seed"].map(lambda s: "" if pd.isna(s) else f" seed {int(s)}")
+    temperature = frame["temperature"].map(lambda t: f" · T={t:g}") if "temperature" in frame else ""
+    return frame["condition"] + seed + temperature
+
+
+def gsm8k_paths(table: pd.DataFrame) -> alt.HConcatChart:
+    """Per condition and temperature: distinct paths among all k chains, and correct chains of k
+    (means over problems, bootstrap 95% CI over problems)."""
+    frame = table.assign(label=_condition_label(table))
+    y = alt.Y("label:N", title=None, sort=list(frame["label"]))
+
+    def panel(column: str, title: str, domain: list[float]) -> alt.LayerChart:
+        x = alt.X(f"{column}:Q", title=title, scale=alt.Scale(domain=domain))
+        ci = alt.Chart(frame).mark_rule(strokeWidth=2).encode(x=f"{column}_ci_low:Q", x2=f"{column}_ci_high:Q", y=y,
+                                                              color=alt.Color("condition:N", legend=None))
+        dot = alt.Chart(frame).mark_point(filled=True, size=90).encode(
+            x=x, y=y, color="condition:N", tooltip=["label", alt.Tooltip(f"{column}:Q", format=".2f")])
+        return (ci + dot).properties(width=300, height=28 * len(frame))
+
+    k = int(table["k"].max())
+    return alt.hconcat(panel("distinct_all", f"distinct paths among all {k} chains", [0, k]),
+                       panel("correct", f"correct chains of {k}", [0, k])).properties(
+        title="Means over problems, bootstrap 95% CI over problems")
+
+
+def capability(accuracy: pd.DataFrame, chance: dict[str, float]) -> alt.FacetChart:
+    """Accuracy per condition (Wilson 95% CI), one panel per benchmark, with chance as a dashed rule."""
+    frame = accuracy.assign(label=_condition_label(accuracy))
+    y = alt.Y("label:N", title=None, sort=list(dict.fromkeys(frame["label"])))
+    x = alt.X("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1]))
+    ci = alt.Chart().mark_rule(strokeWidth=2).encode(x="ci_low:Q", x2="ci_high:Q", y=y,
+                                                     color=alt.Color("condition:N", legend=None))
+    dot = alt.Chart().mark_point(filled=True, size=90).encode(
+        x=x, y=y, color="condition:N", tooltip=["label", "n", alt.Tooltip("accuracy:Q", format=".3f")])
+    rule = alt.Chart().mark_rule(color="black", strokeDash=[4, 3]).encode(x="chance:Q")
+    frame = frame.assign(chance=frame["benchmark"].map(chance))
+    return alt.layer(ci, dot, rule, data=frame).properties(width=420, height=28 * frame["label"].nunique()).facet(
+        row=alt.Row("benchmark:N", title=None)).properties(title="Accuracy with Wilson 95% CIs (dashed: chance)")
+
+
+# -- 08 open-ended diversity -----------------------------------------------------------------
+
+def distinct_by_category(summary: pd.DataFrame, k: int) -> alt.FacetChart:
+    """Per category (rows) and condition (colour): mean distinct answers among k with a 95% CI over
+    prompts; one panel counts embedding classes, the other exact matches only. Trained recipes appear as
+    their mean over seeds."""
+    from lib.data import ALL_CATEGORIES as ALL, NOVELTYBENCH_CATEGORIES as CATEGORIES
+    frame = summary[summary["scope"] != "seed"].copy()
+    frame["measure"] = frame["metric"].map({"distinct_k": "embedding classes", "distinct_k_lexical": "lexical (exact match)"})
+    order = [ALL] + [c for c in CATEGORIES if c in set(frame["task"])]
+    labels = list(dict.fromkeys(frame["label"]))
+    base = alt.Chart().encode(y=alt.Y("task:N", sort=order, title=None), yOffset=alt.YOffset("label:N", sort=labels),
+                              color=alt.Color("label:N", sort=labels, legend=alt.Legend(orient="top", title=None)))
+    ci = base.mark_rule(strokeWidth=2).encode(x="ci_low:Q", x2="ci_high:Q")
+    dots = base.mark_point(filled=True, size=60).encode(
+        x=alt.X("value:Q", scale=alt.Scale(domain=[0, k]), title=f"distinct answers among k = {k}"),
+        tooltip=["label", "task", alt.Tooltip("value:Q", format=".2f"), alt.Tooltip("ci_low:Q", format=".2f"),
+                 alt.Tooltip("ci_high:Q", format=".2f"), "n"])
+    return alt.layer(ci, dots, data=frame).properties(width=300, height=len(order) * (12 * len(labels) + 10)).facet(
+        column=alt.Column("measure:N", title=None, sort=["embedding classes", "lexical (exact match)"]),
+        title=f"Distinct answers among k = {k} per prompt (mean over prompts, 95% bootstrap CI)")
+
+
+def threshold_sweep(sweep: pd.DataFrame, threshold: float) -> alt.LayerChart:
+    """Agreement of the embedding judge with the hand-labelled pairs at each cosine threshold (plain and
+    balanced over the two labels); the rule marks the threshold in use."""
+    long = sweep.melt(id_vars="threshold", value_vars=["agreement", "balanced_agreement"], var_name="measure",
+                      value_name="share")
+    lines = alt.Chart(long).mark_line().encode(
+        x=alt.X("threshold:Q", title="cosine threshold (merge when similarity ≥ threshold)"),
+        y=alt.Y("share:Q", title="pairs judged as labelled", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("measure:N", legend=alt.Legend(orient="top", title=None)),
+        tooltip=[alt.Tooltip("threshold:Q", format=".2f"), "measure", alt.Tooltip("share:Q", format=".3f")])
+    rule = alt.Chart(pd.DataFrame({"threshold": [threshold]})).mark_rule(color="black", strokeDash=[4, 3]).encode(x="threshold:Q")
+    return (lines + rule).properties(width=480, height=180, title=f"Threshold in use: {threshold:.2f}")

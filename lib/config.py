@@ -13,6 +13,7 @@ from typing import Any, Callable
 import yaml
 
 from lib import tasks as task_panel
+from lib.data import NOVELTYBENCH_CATEGORIES
 from lib.models import REPO_ROOT, ModelSpec
 
 PARAMS_DIR = REPO_ROOT / "params"
@@ -42,6 +43,7 @@ class Field:
     type: type | tuple[type, ...]
     check: Callable[[Any], str | None] | None = None   # returns an error text, or None when fine
     allowed: str = ""                                  # how to describe the allowed values
+    optional: bool = False                             # a notebook file may leave it out
 
 
 def _positive(value) -> str | None:
@@ -97,6 +99,33 @@ def _name(value) -> str | None:
     return None if value and all(c.isalnum() or c in "-_." for c in value) else \
         "must be a non-empty name of letters, digits, '-', '_' or '.'"
 
+def _settings(schema: dict[str, Field]) -> Callable[[Any], str | None]:
+    """A check for an optional mapping whose keys and values follow `schema` (every key optional)."""
+    def check(values) -> str | None:
+        for key, value in values.items():
+            if key not in schema:
+                return f"has unknown key {key!r} (allowed: {', '.join(schema)})"
+            spec = schema[key]
+            types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
+            if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+                return f"has {key}: {value!r}, which must be {spec.allowed}"
+            problem = spec.check(value) if spec.check else None
+            if problem:
+                return f"has {key}: {value!r}, which {problem} ({spec.allowed})"
+        return None
+    return check
+
+
+# vLLM engine settings (backend: vllm); lib.sampling_vllm passes them to vllm.LLM.
+VLLM_ENGINE_SCHEMA: dict[str, Field] = {
+    "tensor_parallel_size": Field(int, _positive, "an integer > 0 (GPUs one engine spans)"),
+    "gpu_memory_utilization": Field((int, float), _probability, "a number in (0, 1]"),
+    "max_model_len": Field(int, _positive, "an integer > 0 (prompt + reply tokens)"),
+    "enable_prefix_caching": Field(bool, allowed="true or false"),
+    "max_num_seqs": Field(int, _positive, "an integer > 0"),
+    "max_lora_rank": Field(int, _positive, "an integer > 0 (reserve LoRA slots from the start)"),
+}
+
 PROFILE_SCHEMA: dict[str, Field] = {
     "model": Field(dict, allowed="a mapping with name: <registered> or source: <pypi:…#f.gguf | path | hub id>, "
                                  "and optional dtype, device"),
@@ -106,6 +135,8 @@ PROFILE_SCHEMA: dict[str, Field] = {
     "data_dir": Field((str, type(None)), allowed="a directory path or null"),
     "score_batch_size": Field(int, _positive, "an integer > 0"),
     "sample_batch_size": Field(int, _positive, "an integer > 0"),
+    "vllm": Field(dict, _settings(VLLM_ENGINE_SCHEMA),
+                  "a mapping of optional vLLM engine settings: " + ", ".join(VLLM_ENGINE_SCHEMA)),
 }
 
 MODEL_KEYS = {"name", "source", "dtype", "device"}
@@ -156,6 +187,7 @@ class Config:
     score_batch_size: int
     sample_batch_size: int
     params: dict = field(default_factory=dict)     # the notebook's own keys
+    vllm: dict = field(default_factory=dict)       # vLLM engine settings (backend: vllm)
 
     def __getattr__(self, key: str):
         params = object.__getattribute__(self, "params")
@@ -170,6 +202,12 @@ class Config:
     @property
     def results_dir(self) -> Path:
         return self.run_dir / "results"
+
+    @property
+    def backend_options(self) -> dict:
+        """Keyword arguments for sampling.load_backend: batch sizes, and the engine settings for vLLM."""
+        options = dict(score_batch_size=self.score_batch_size, sample_batch_size=self.sample_batch_size)
+        return {**options, "engine": dict(self.vllm)} if self.backend == "vllm" else options
 
     @property
     def task_ids(self) -> list[str]:
@@ -200,7 +238,7 @@ def _validate(values: dict, schema: dict[str, Field], where: str, required: bool
             raise ConfigError(f"{where}: unknown key {key!r}; allowed keys: {', '.join(schema)}")
     for key, spec in schema.items():
         if key not in values:
-            if required:
+            if required and not spec.optional:
                 raise ConfigError(f"{where}: missing key {key!r} ({spec.allowed or spec.type})")
             continue
         value = values[key]
@@ -274,7 +312,8 @@ def load(profile: str, notebook: str, overrides: dict | None = None,
     return Config(profile=profile, notebook=name, model=spec,
                   backend=shared.get("backend", "transformers"), seed=shared.get("seed", 0),
                   data_dir=shared.get("data_dir"), score_batch_size=shared.get("score_batch_size", 128),
-                  sample_batch_size=shared.get("sample_batch_size", 64), params=params)
+                  sample_batch_size=shared.get("sample_batch_size", 64), params=params,
+                  vllm=shared.get("vllm", {}))
 
 
 def validate_profile(profile: str, params_dir: Path | None = None) -> list[Config]:
@@ -327,6 +366,31 @@ def _extra_tasks(value) -> str | None:
     return None
 
 
+# How 04 generates completions during training: trl's own generate() by default, or vLLM
+# (keys are GRPOConfig's field names; lib.grpo passes them on only with use_vllm: true).
+GENERATION_SCHEMA: dict[str, Field] = {
+    "use_vllm": Field(bool, allowed="true or false"),
+    "vllm_mode": Field(str, lambda v: None if v in ("colocate", "server") else "is not a mode", "colocate or server"),
+    "vllm_gpu_memory_utilization": Field((int, float), _probability, "a number in (0, 1] (colocate)"),
+    "vllm_tensor_parallel_size": Field(int, _positive, "an integer > 0 dividing the process count (colocate)"),
+    "vllm_max_model_length": Field(int, _positive, "an integer > 0"),
+    "vllm_enable_sleep_mode": Field(bool, allowed="true or false (colocate)"),
+    "vllm_server_base_url": Field(str, allowed="a URL such as http://localhost:8000 (server)"),
+    "vllm_server_host": Field(str, allowed="a host name (server)"),
+    "vllm_server_port": Field(int, _positive, "a port number (server)"),
+    "vllm_importance_sampling_correction": Field(bool, allowed="true or false"),
+}
+
+
+def _generation(value) -> str | None:
+    problem = _settings(GENERATION_SCHEMA)(value)
+    if problem:
+        return problem
+    if set(value) - {"use_vllm"} and not value.get("use_vllm"):
+        return "sets vLLM options without use_vllm: true"
+    return None
+
+
 RECIPES_ALLOWED = ("a mapping name -> {reward: validity|uniqueness|histogram, seeds: [..], and optional "
                    + ", ".join(k for k in RECIPE_KEYS if k not in ("reward", "seeds")) + "}")
 NOTEBOOKS.update({"04": "04_grpo_train", "05": "05_transfer_eval"})
@@ -357,6 +421,9 @@ NOTEBOOK_SCHEMAS.update({
         "eval_every": Field(int, _positive, "an integer > 0"),
         "save_every": Field(int, _positive, "an integer > 0"),
         "min_valid_mass": Field((int, float), _probability, "a number in (0, 1]: recipes below it are not selected"),
+        "generation": Field(dict, _generation, "an optional mapping: use_vllm: true and GRPOConfig's vllm_* "
+                            "settings (" + ", ".join(k for k in GENERATION_SCHEMA if k != "use_vllm") + ")",
+                            optional=True),
     },
     "05": {
         "tasks": Field((str, list), lambda v: _task_ids(v) or _includes_trained(v),
@@ -366,5 +433,63 @@ NOTEBOOK_SCHEMAS.update({
         "max_new_tokens": Field(int, _positive, "an integer > 0"),
         "n_boot": Field(int, _positive, "an integer > 0"),
         "picks_tasks": Field(list, _task_ids, TASKS_ALLOWED),
+    },
+})
+
+
+# -- 06_gsm8k_paths, 07_capability, 08_open_ended -------------------------------------------------
+def _seeds(value) -> str | None:
+    if value == "all":
+        return None
+    if isinstance(value, list) and value and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
+        return None
+    return "must be 'all' or a non-empty list of integers >= 0"
+
+
+def _categories(value) -> str | None:
+    from lib.data import ALL_CATEGORIES, NOVELTYBENCH_CATEGORIES
+    ids = [value] if isinstance(value, str) else list(value)
+    if ids == [ALL_CATEGORIES]:
+        return None
+    unknown = [c for c in ids if c not in NOVELTYBENCH_CATEGORIES]
+    return f"unknown categories {unknown}" if unknown else None
+
+
+def _threshold(value) -> str | None:
+    return None if value is None or 0 < value < 1 else "must be in (0, 1), or null to calibrate on the labelled pairs"
+
+
+SEEDS_ALLOWED = "'all' (every seed 04 trained) or a list of seeds, e.g. [0]"
+NOTEBOOKS.update({"06": "06_gsm8k_paths", "07": "07_capability", "08": "08_open_ended"})
+NEEDS.update({"06": ("04",), "07": ("04",), "08": ("04",)})
+NOTEBOOK_SCHEMAS.update({
+    "06": {
+        "n_problems": Field(int, _positive, "an integer > 0 (the seed's protocol uses 25)"),
+        "k": Field(int, _positive, "an integer > 0 (chains per problem; the seed's protocol uses 10)"),
+        "temperatures": Field(list, _numbers(_positive), "a non-empty list of numbers > 0, e.g. [1.0, 1.5]"),
+        "max_new_tokens": Field(int, _positive, "an integer > 0"),
+        "recipe": Field(str, _name, "selected (the recipe 04 selected) or the name of a 04 recipe"),
+        "trained_seeds": Field((str, list), _seeds, SEEDS_ALLOWED),
+        "n_boot": Field(int, _positive, "an integer > 0"),
+    },
+    "07": {
+        "mmlu_questions": Field(int, _positive, "an integer > 0 (a stratified sample; the seed's protocol uses 200)"),
+        "gsm8k_problems": Field(int, _positive, "an integer > 0 (greedy; the seed's protocol uses 50)"),
+        "max_new_tokens": Field(int, _positive, "an integer > 0"),
+        "recipe": Field(str, _name, "selected (the recipe 04 selected) or the name of a 04 recipe"),
+        "trained_seeds": Field((str, list), _seeds, SEEDS_ALLOWED),
+    },
+    "08": {
+        "categories": Field((str, list), _categories, "'all' or a list of: " + ", ".join(NOVELTYBENCH_CATEGORIES)),
+        "prompts_per_category": Field(int, _positive, "an integer > 0 (a seeded sample per category; 'all' prompts: a large number)"),
+        "k": Field(int, _positive, "an integer > 0 (generations per prompt; default 10)"),
+        "max_new_tokens": Field(int, _positive, "an integer > 0"),
+        "temperatures": Field(list, _numbers(_positive), "a non-empty list of numbers > 0 for vanilla, e.g. [1.0, 1.5]"),
+        "trained_temperature": Field((int, float), _positive, "a number > 0"),
+        "recipe": Field(str, _name, "selected (the recipe 04 selected) or the name of a 04 recipe"),
+        "trained_seeds": Field((str, list), _seeds, SEEDS_ALLOWED),
+        "threshold": Field((int, float, type(None)), _threshold, "a cosine similarity in (0, 1), or null to calibrate"),
+        "n_examples": Field(int, _non_negative, "an integer >= 0 (prompts shown with their k answers)"),
+        "n_boot": Field(int, _positive, "an integer > 0"),
     },
 })

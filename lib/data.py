@@ -17,6 +17,12 @@ DATASETS = {
 }
 
 
+# NoveltyBench's curated prompt categories, in the order tables show them; "all" pools them.
+NOVELTYBENCH_CATEGORIES = ("Creativity", "Character & Entity Naming", "Product & Purchase Recommendations",
+                           "Subjective Rankings & Opinions", "Factual Knowledge", "Random Generation & Selection")
+ALL_CATEGORIES = "all"
+
+
 @dataclass
 class Rows:
     rows: list[dict]

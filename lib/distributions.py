@@ -74,22 +74,30 @@ class Samples:
         return metrics.sampled_summary(self.answers, self.task.answers, seed=seed, n_boot=n_boot)
 
 
-def _cache_key(model_id: str, task: Task, n: int, params: SamplingParams, seed: int) -> str:
-    blob = json.dumps([model_id, task.prompt, n, asdict(params), seed], sort_keys=True)
+def _cache_key(model_id: str, prompt: str, n: int, params: SamplingParams, seed: int) -> str:
+    blob = json.dumps([model_id, prompt, n, asdict(params), seed], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def sample_prompt(backend: Backend, prompt: str, n: int, params: SamplingParams, seed: int,
+                  cache_dir: Path | None = None, model_id: str = "", name: str = "prompt",
+                  progress: bool = True) -> list[str]:
+    """n completions of one prompt, read from / written to cache_dir/<name>-<key>.json when given, so an
+    interrupted run keeps every prompt it finished. model_id must tell models (and adapters) apart."""
+    path = Path(cache_dir) / f"{name}-{_cache_key(model_id, prompt, n, params, seed)}.json" if cache_dir else None
+    if path and path.exists():
+        return json.loads(path.read_text())["replies"]
+    replies = backend.sample([prompt], n, params, seed=seed, progress=progress)[0]
+    if path:
+        write_json(path, {"name": name, "prompt": prompt, "n": n, "seed": seed,
+                          "params": asdict(params), "replies": replies})
+    return replies
 
 
 def sample_task(backend: Backend, task: Task, n: int, params: SamplingParams, seed: int,
                 cache_dir: Path | None = None, model_id: str = "", progress: bool = True) -> Samples:
     """n completions of the task's prompt; read from / written to cache_dir when given."""
-    path = Path(cache_dir) / f"{task.id}-{_cache_key(model_id, task, n, params, seed)}.json" if cache_dir else None
-    if path and path.exists():
-        return Samples(task, json.loads(path.read_text())["replies"])
-    replies = backend.sample([task.prompt], n, params, seed=seed, progress=progress)[0]
-    if path:
-        write_json(path, {"task": task.id, "prompt": task.prompt, "n": n, "seed": seed,
-                          "params": asdict(params), "replies": replies})
-    return Samples(task, replies)
+    return Samples(task, sample_prompt(backend, task.prompt, n, params, seed, cache_dir, model_id, task.id, progress))
 
 
 def sample_panel(backend: Backend, tasks: Sequence[Task], n: int, params: SamplingParams, seed: int,

@@ -1,10 +1,18 @@
 """GRPO on one prompt with trl's GRPOTrainer (+ peft LoRA, or full fine-tuning), with checkpoints
-that resume to the same result, and a learning curve that includes the trained task's exact TV."""
+that resume to the same result, and a learning curve that includes the trained task's exact TV.
+
+Runs in the notebook (one process: CPU or one GPU) or under `accelerate launch` for several GPUs:
+    accelerate launch --config_file params/accelerate/zero3.yaml -m lib.grpo --profile qwen3-30b-a3b
+trains every recipe and seed of the profile's 04 params; the notebook run afterwards finds the finished
+adapters and reads them back instead of training again.
+"""
 from __future__ import annotations
 
 import json
+import os
 import shutil
-from dataclasses import asdict, dataclass
+import sys
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +26,8 @@ from lib.sampling import TransformersBackend
 from lib.tasks import Task
 
 HISTOGRAM_FILE = "reward_histogram.json"
+MOE_CONFIG_KEYS = ("num_experts", "num_local_experts", "n_routed_experts")
+ATTENTION_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,7 @@ class HistogramCheckpointCallback(TrainerCallback):
         self.histogram = histogram
 
     def on_save(self, args, state, control, **kwargs):
-        if self.histogram is not None:
+        if self.histogram is not None and state.is_world_process_zero:   # every process holds the same counts
             path = Path(args.output_dir) / f"checkpoint-{state.global_step}" / HISTOGRAM_FILE
             path.write_text(json.dumps(self.histogram.state()))
 
@@ -86,11 +96,40 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
+def lora_targets(model_config) -> str | list[str]:
+    """peft target_modules: every linear layer, except in mixture-of-experts models, where only the
+    attention projections get adapters. There the experts are fused 3-D parameters (transformers 5's
+    Qwen3-MoE) that "all-linear" does not reach; adapters on all 128 experts x 48 layers would hold ~60x
+    the trainable parameters of the attention ones (~0.8B vs ~13M at r=16 for Qwen3-30B-A3B); and vLLM
+    serves attention adapters through its ordinary dense LoRA layers, while its fused-MoE LoRA layers
+    are newer and add per-expert buffers to every LoRA slot."""
+    if any(getattr(model_config, key, 0) or 0 for key in MOE_CONFIG_KEYS):
+        return list(ATTENTION_PROJECTIONS)
+    return "all-linear"
+
+
+def per_device_batch(num_generations: int, processes: int) -> int:
+    """Completions per process and step, so that one step is one group of G replies however many
+    processes train (the recipe means the same on one CPU and on eight GPUs)."""
+    if num_generations % processes:
+        raise ValueError(f"num_generations {num_generations} does not split over {processes} processes: "
+                         "launch a number of processes that divides it (accelerate launch --num_processes N)")
+    return num_generations // processes
+
+
+def generation_kwargs(generation: dict | None) -> dict:
+    """GRPOConfig arguments for 04's `generation` params: none unless use_vllm is true, so trl's own
+    generate() runs exactly as before."""
+    return dict(generation) if generation and generation.get("use_vllm") else {}
+
+
 def train(spec: models.ModelSpec, task: Task, recipe: Recipe, seed: int, run_dir: Path,
-          eval_every: int = 10, save_every: int = 10, extra_callbacks: tuple = ()) -> tuple[Path, pd.DataFrame]:
+          eval_every: int = 10, save_every: int = 10, extra_callbacks: tuple = (),
+          generation: dict | None = None) -> tuple[Path, pd.DataFrame]:
     """Train one recipe for one seed; resume from the newest checkpoint when there is one.
 
-    Returns the saved adapter (or model) directory and the per-step log.
+    Returns the saved adapter (or model) directory and the per-step log. Under `accelerate launch` every
+    process runs this; only the main one writes files outside the trainer's own checkpoints.
     """
     from datasets import Dataset
     from peft import LoraConfig
@@ -98,12 +137,25 @@ def train(spec: models.ModelSpec, task: Task, recipe: Recipe, seed: int, run_dir
 
     out = adapter_dir(run_dir, recipe.name, seed)
     checkpoints = Path(run_dir) / "checkpoints" / recipe.name / f"seed{seed}"
-    identity = recipe_identity(recipe, seed, task, spec)
-    if _read_json(checkpoints / "recipe.json") != identity:     # checkpoints of another recipe: start over
-        shutil.rmtree(checkpoints, ignore_errors=True)
-        checkpoints.mkdir(parents=True)
-        (checkpoints / "recipe.json").write_text(json.dumps(identity))
-    loaded = models.load(spec)
+    identity = recipe_identity(recipe, seed, task, spec, generation)
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    on_cpu = not torch.cuda.is_available()
+    # The config comes before the model: under DeepSpeed ZeRO-3 it makes from_pretrained shard the weights.
+    args = GRPOConfig(
+        output_dir=str(checkpoints), max_steps=recipe.steps, learning_rate=recipe.learning_rate, beta=recipe.beta,
+        num_generations=recipe.num_generations,
+        per_device_train_batch_size=per_device_batch(recipe.num_generations, processes),
+        max_completion_length=recipe.max_completion_length, temperature=recipe.temperature,
+        logging_steps=1, save_strategy="steps", save_steps=save_every, seed=seed, data_seed=seed,
+        report_to="none", use_cpu=on_cpu, bf16=not on_cpu and spec.dtype == "bfloat16",
+        gradient_checkpointing=False, disable_tqdm=False, **generation_kwargs(generation))
+    with args.main_process_first(local=False, desc="checkpoint directory"):
+        if _read_json(checkpoints / "recipe.json") != identity:     # checkpoints of another recipe: start over
+            shutil.rmtree(checkpoints, ignore_errors=True)
+            checkpoints.mkdir(parents=True)
+            (checkpoints / "recipe.json").write_text(json.dumps(identity))
+    # Several processes: load on the CPU and let DeepSpeed/FSDP place the shards.
+    loaded = models.load(replace(spec, device="cpu") if processes > 1 else spec)
     resume = latest_checkpoint(checkpoints)
     histogram = None
     if recipe.reward == "histogram":
@@ -112,18 +164,10 @@ def train(spec: models.ModelSpec, task: Task, recipe: Recipe, seed: int, run_dir
         histogram = RunningHistogram(task.k, counts)
     reward = make_reward(recipe.reward, task, recipe.num_generations, histogram)
 
-    on_cpu = not torch.cuda.is_available()
-    args = GRPOConfig(
-        output_dir=str(checkpoints), max_steps=recipe.steps, learning_rate=recipe.learning_rate, beta=recipe.beta,
-        num_generations=recipe.num_generations, per_device_train_batch_size=recipe.num_generations,
-        max_completion_length=recipe.max_completion_length, temperature=recipe.temperature,
-        logging_steps=1, save_strategy="steps", save_steps=save_every, seed=seed, data_seed=seed,
-        report_to="none", use_cpu=on_cpu, bf16=not on_cpu and spec.dtype == "bfloat16",
-        gradient_checkpointing=False, disable_tqdm=False)
     prompts = Dataset.from_list([{"prompt": [{"role": "user", "content": task.prompt}]}]
                                 * recipe.steps * recipe.num_generations)
     peft_config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=0.0, task_type="CAUSAL_LM",
-                             target_modules="all-linear") if recipe.lora else None
+                             target_modules=lora_targets(loaded.model.config)) if recipe.lora else None
     trainer = GRPOTrainer(model=loaded.model, reward_funcs=[reward], args=args, train_dataset=prompts,
                           processing_class=loaded.tokenizer, peft_config=peft_config,
                           callbacks=[HistogramCheckpointCallback(histogram),
@@ -131,20 +175,33 @@ def train(spec: models.ModelSpec, task: Task, recipe: Recipe, seed: int, run_dir
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     log = training_log(trainer.state.log_history, recipe.name, seed)
     if trainer.state.global_step >= recipe.steps:
+        main = trainer.is_world_process_zero()
         tmp = out.with_name(out.name + ".part")
-        shutil.rmtree(tmp, ignore_errors=True)
-        trainer.save_model(str(tmp))
-        (tmp / "recipe.json").write_text(json.dumps(identity))
-        log.to_csv(tmp / "training_log.csv", index=False)
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)    # a finished adapter appears whole, or not at all
+        if main:
+            shutil.rmtree(tmp, ignore_errors=True)
+        trainer.accelerator.wait_for_everyone()
+        trainer.save_model(str(tmp))     # every process takes part (ZeRO-3 gathers the shards); the main one writes
+        if main:
+            (tmp / "recipe.json").write_text(json.dumps(identity))
+            log.to_csv(tmp / "training_log.csv", index=False)
+            shutil.rmtree(out, ignore_errors=True)
+            tmp.rename(out)    # a finished adapter appears whole, or not at all
+        trainer.accelerator.wait_for_everyone()
     return out, log
 
 
-def recipe_identity(recipe: Recipe, seed: int, task: Task, spec: models.ModelSpec) -> dict:
-    """Everything that decides a trained adapter; a saved adapter or checkpoint is reused only if it matches."""
-    return json.loads(json.dumps({**asdict(recipe), "seed": seed, "task": task.id, "prompt": task.prompt,
-                                  "model": spec.source}))
+def recipe_identity(recipe: Recipe, seed: int, task: Task, spec: models.ModelSpec,
+                    generation: dict | None = None) -> dict:
+    """Everything that decides a trained adapter; a saved adapter or checkpoint is reused only if it matches.
+
+    vLLM generation draws other completions (and trl corrects for its log-probs), so it is part of the
+    identity when used; its memory and parallelism settings are not. Without it the identity is unchanged.
+    """
+    identity = {**asdict(recipe), "seed": seed, "task": task.id, "prompt": task.prompt, "model": spec.source}
+    if generation_kwargs(generation):
+        identity["generation"] = {"use_vllm": True, "vllm_importance_sampling_correction":
+                                  generation.get("vllm_importance_sampling_correction", True)}
+    return json.loads(json.dumps(identity))
 
 
 def _read_json(path: Path):
@@ -176,17 +233,17 @@ def recipes_from_params(recipes: dict) -> list[Recipe]:
 
 
 def train_all(spec: models.ModelSpec, task: Task, recipes: list[Recipe], run_dir: Path,
-              eval_every: int, save_every: int) -> pd.DataFrame:
+              eval_every: int, save_every: int, generation: dict | None = None) -> pd.DataFrame:
     """Every recipe × seed. A finished adapter is read back, not retrained; an interrupted one resumes."""
     logs = []
     for recipe in recipes:
         for seed in recipe.seeds:
             done = adapter_dir(run_dir, recipe.name, seed)
-            if _read_json(done / "recipe.json") == recipe_identity(recipe, seed, task, spec):
+            if _read_json(done / "recipe.json") == recipe_identity(recipe, seed, task, spec, generation):
                 logs.append(pd.read_csv(done / "training_log.csv"))
                 continue
             print(f"training {recipe.name} seed {seed} ({recipe.steps} steps, reward {recipe.reward})", flush=True)
-            logs.append(train(spec, task, recipe, seed, run_dir, eval_every, save_every)[1])
+            logs.append(train(spec, task, recipe, seed, run_dir, eval_every, save_every, generation=generation)[1])
     return pd.concat(logs, ignore_index=True)
 
 
@@ -219,3 +276,34 @@ def select_recipe(final: pd.DataFrame, control: str, min_valid_mass: float) -> p
     table["role"] = ["control" if r == control else "selected" if r == chosen else "ablation" for r in table["recipe"]]
     table["reason"] = [reason if r == chosen else "" for r in table["recipe"]]
     return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train every recipe × seed of a profile's 04 params (resuming from checkpoints), e.g. on several GPUs:
+    accelerate launch --config_file params/accelerate/zero3.yaml -m lib.grpo --profile qwen3-30b-a3b"""
+    import argparse
+    from lib import config, tasks
+
+    parser = argparse.ArgumentParser(prog="python -m lib.grpo", description=main.__doc__)
+    parser.add_argument("--profile", required=True, help="a directory under params/, e.g. qwen3-30b-a3b")
+    parser.add_argument("--recipes", help="comma list of recipe names (default: every recipe in the 04 params)")
+    args = parser.parse_args(argv)
+    cfg = config.load(args.profile, "04")
+    recipes = recipes_from_params(cfg.recipes)
+    if args.recipes:
+        wanted = args.recipes.split(",")
+        unknown = sorted(set(wanted) - {r.name for r in recipes})
+        if unknown:
+            parser.error(f"unknown recipe(s) {unknown}; the profile has: {', '.join(r.name for r in recipes)}")
+        recipes = [r for r in recipes if r.name in wanted]
+    logs = train_all(cfg.model, tasks.get(cfg.task), recipes, cfg.run_dir, cfg.eval_every, cfg.save_every,
+                     generation=cfg.params.get("generation"))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(final_points(logs).to_string(index=False))
+        print(f"adapters under {cfg.run_dir / 'adapters'}; notebook 04 reads them back (make report "
+              f"PROFILE={args.profile} NB=04)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

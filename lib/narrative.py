@@ -199,3 +199,77 @@ def targets_sentence(logs: pd.DataFrame, selection: pd.DataFrame, diffs: dict[st
         parts.append(f"training steps of the selected recipe and the control, all seeds, ≤30 min: "
                      f"{verdict(seconds <= 1800)} ({seconds / 60:.1f} min of GRPO steps, evaluation excluded)")
     return "Targets — " + "; ".join(parts) + "."
+
+
+def _interval(row) -> str:
+    return f"{row['difference']:+.2f} [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
+
+
+def paths_sentence(differences: pd.DataFrame, table: pd.DataFrame) -> str:
+    """06: distinct paths and correct chains, trained vs vanilla at each temperature, paired by problem."""
+    k = int(table["k"].max())
+    parts = []
+    for (temperature, seed), group in differences.groupby(["temperature", "seed"], sort=False):
+        by_metric = group.set_index("metric")
+        paths, correct = by_metric.loc["distinct_all"], by_metric.loc["correct"]
+        parts.append(f"At T={temperature:g}, {paths['condition']} (seed {int(seed)}) has {paths['treated']:.2f} "
+                     f"distinct calculation paths among {k} chains vs vanilla {paths['vanilla']:.2f} "
+                     f"(difference {_interval(paths)} over {int(paths['problems'])} problems) and "
+                     f"{correct['treated']:.2f} vs {correct['vanilla']:.2f} correct chains of {k} "
+                     f"(difference {_interval(correct)}).")
+    accuracy = table["correct"].mean() / k
+    parts.append(f"Chains are correct {accuracy:.0%} of the time on average over conditions, so distinct paths "
+                 f"among correct chains rest on few problems (at most {int(table['n_with_correct'].max())} of "
+                 f"{int(table['problems'].max())}); the all-chain numbers carry the comparison. More distinct paths "
+                 "with no gain in correct chains means more varied arithmetic, not more varied good reasoning.")
+    return " ".join(parts)
+
+
+def capability_sentence(accuracy: pd.DataFrame, tests: pd.DataFrame) -> str:
+    """07: vanilla vs each trained seed on each benchmark, with the McNemar p-values."""
+    parts = []
+    for benchmark, group in accuracy.groupby("benchmark", sort=False):
+        vanilla = group[group["condition"] == "vanilla"].iloc[0]
+        trained = group[group["condition"] != "vanilla"]
+        seeds = ", ".join(f"{row.accuracy:.1%}" for row in trained.itertuples())
+        ps = tests[tests["benchmark"] == benchmark]["p_value"]
+        parts.append(f"{benchmark}: vanilla {vanilla['accuracy']:.1%} [{vanilla['ci_low']:.1%}, {vanilla['ci_high']:.1%}] "
+                     f"of {int(vanilla['n'])}, trained {seeds} ({len(trained)} seed(s)); McNemar p "
+                     f"{ps.min():.2f}–{ps.max():.2f}.")
+    return " ".join(parts) + (" MMLU chance is 25%. A p-value above 0.05 says the data cannot tell the models "
+                              "apart at this size; it does not prove they are equal.")
+
+
+def open_ended_sentence(summary: pd.DataFrame, diffs: pd.DataFrame, judged: pd.DataFrame, threshold: float,
+                        calibrated: bool, loo_agreement: float, k: int) -> str:
+    """How many different answers each condition gives per NoveltyBench prompt, how training and
+    temperature move that (paired over prompts), and how far the embedding judge can be trusted."""
+    from lib.data import ALL_CATEGORIES as ALL
+    pooled = summary[(summary["task"] == ALL) & (summary["scope"] != "seed")]
+    value = pooled.pivot_table(index="label", columns="metric", values="value", sort=False)
+    n_prompts = int(pooled["n"].max())
+    parts = [f"Over {n_prompts} prompts, k = {k} answers per prompt fall into " + "; ".join(
+        f"{v['distinct_k']:.1f} classes for {label} ({v['distinct_k_lexical']:.1f} by exact match alone)"
+        for label, v in value.iterrows()) + "."]
+    pooled_diffs = diffs[(diffs["task"] == ALL) & (diffs["metric"] == "distinct_k")]
+    if len(pooled_diffs):
+        parts.append("Paired by prompt: " + "; ".join(
+            f"{r.comparison} {r.value:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+            + (" (CI excludes 0)" if r.ci_low > 0 or r.ci_high < 0 else "")
+            for r in pooled_diffs.itertuples()) + ".")
+    baseline = diffs["baseline"].iloc[0] if len(diffs) else pooled["label"].iloc[0]
+    per_category = summary[(summary["label"] == baseline) & (summary["metric"] == "distinct_k") & (summary["task"] != ALL)]
+    if len(per_category) > 1:
+        ordered = per_category.sort_values("value", kind="stable")
+        low, high = ordered.iloc[0], ordered.iloc[-1]
+        parts.append(f"For {baseline}, every category gives {low['value']:.1f} of {k}." if low["value"] == high["value"]
+                     else f"For {baseline}, {low['task']} is the least varied category ({low['value']:.1f} of {k}) "
+                          f"and {high['task']} the most ({high['value']:.1f}).")
+    agreement = judged["agrees"].mean()
+    how = (f"chosen on {len(judged)} hand-labelled answer pairs, {agreement:.0%} of which it judges as labelled "
+           f"({loo_agreement:.0%} when each pair is left out of the choice)") if calibrated else \
+        f"fixed by params; it judges {agreement:.0%} of {len(judged)} hand-labelled answer pairs as labelled"
+    parts.append(f"Two answers count as the same when their embeddings' cosine similarity is at least "
+                 f"{threshold:.2f}, a threshold {how}. The lexical count is an upper bound that treats every "
+                 "rewording as a new answer.")
+    return " ".join(parts)

@@ -7,8 +7,8 @@
 2. Every notebook in config.NOTEBOOKS runs in config.run_order() (numeric, except that 03 waits
    for 04, whose adapters it compares with) with papermill into
    runs/<profile>/notebooks/<name>.ipynb, unless its inputs are unchanged since its last successful
-   run (sha256 of the notebook, its params files, every lib/*.py and the earlier notebooks' hashes;
-   recorded in runs/<profile>/state.json). ``--force`` reruns all; ``--only NN`` runs just those.
+   run (sha256 of the notebook, its params files, the lib modules it imports directly or through
+   other lib modules, and the earlier notebooks' hashes; recorded in runs/<profile>/state.json). ``--force`` reruns all; ``--only NN`` runs just those.
 3. A failing notebook stops the run (exit 1); its partial executed notebook is kept for inspection.
 4. Each executed notebook is rendered to report/<profile>/<name>.html (lab template, no CDN
    scripts), the result tables are copied to report/<profile>/results/, and index.html is written:
@@ -46,14 +46,47 @@ PACKAGES = ("torch", "transformers", "trl", "peft", "papermill", "nbconvert", "a
 # Input hashing and run state
 # ---------------------------------------------------------------------------------------------
 
+_LIB_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+lib[ \t]+import[ \t]+(\([^)]*\)|[\w \t,]+)"
+                         r"|from[ \t]+lib\.(\w+)[ \t]+import|import[ \t]+lib\.(\w+))", re.M)
+
+
+def _imported_lib_modules(source: str) -> set[str]:
+    """Names of the lib modules a piece of code imports, at any depth of the code (lazy imports count)."""
+    names: set[str] = set()
+    for group, module, plain in _LIB_IMPORT.findall(source):
+        names.update(n.split(" as ")[0].strip() for n in group.replace("(", "").replace(")", "").split(",") if n.strip())
+        names.update(n for n in (module, plain) if n)
+    return names
+
+
+def lib_dependencies(notebook: Path, lib_dir: Path | None = None) -> list[Path]:
+    """The lib/*.py files a notebook runs: the modules its code cells import, and what those import in
+    turn, plus lib/__init__.py. An edit elsewhere in lib/ does not rerun it."""
+    lib_dir = Path(lib_dir or LIB_DIR)
+    try:
+        cells = json.loads(Path(notebook).read_text()).get("cells", [])
+    except (OSError, ValueError):
+        cells = []
+    code = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
+    pending, seen = _imported_lib_modules(code), set()
+    while pending:
+        name = pending.pop()
+        path = lib_dir / f"{name}.py"
+        if name in seen or not path.exists():
+            continue
+        seen.add(name)
+        pending |= _imported_lib_modules(path.read_text())
+    init = lib_dir / "__init__.py"
+    return sorted({lib_dir / f"{n}.py" for n in seen} | ({init} if init.exists() else set()))
+
+
 def input_files(name: str, profile: str, params_dir: Path | None = None, notebooks_dir: Path | None = None,
                 lib_dir: Path | None = None) -> list[Path]:
     """The files whose content decides whether notebook ``name`` must run again."""
     params_root = Path(params_dir or config.PARAMS_DIR) / profile
-    return [Path(notebooks_dir or NOTEBOOKS_DIR) / f"{name}.ipynb",
-            params_root / "profile.yaml",
-            params_root / f"{name}.yaml",
-            *sorted(Path(lib_dir or LIB_DIR).glob("*.py"))]
+    notebook = Path(notebooks_dir or NOTEBOOKS_DIR) / f"{name}.ipynb"
+    return [notebook, params_root / "profile.yaml", params_root / f"{name}.yaml",
+            *lib_dependencies(notebook, lib_dir)]
 
 
 def input_hash(name: str, profile: str, upstream: list[str] | tuple[str, ...] = (),
@@ -439,6 +472,63 @@ def transfer_section(results_dir: Path) -> str:
     return "".join(parts)
 
 
+def _guarded(parts: list[str], what: str, make) -> None:
+    """Append make()'s HTML, or a muted note when a partial or missing table breaks it."""
+    try:
+        parts.append(make())
+    except Exception as err:  # a partial table must not stop the page
+        parts.append(f"<p class=muted>({what} unavailable: {html.escape(str(err))})</p>")
+
+
+def reasoning_section(results_dir: Path) -> str:
+    """06: distinct calculation paths on GSM8K, trained vs vanilla."""
+    from lib import charts, narrative
+    table, differences = _read(results_dir, "06_table"), _read(results_dir, "06_differences")
+    if table is None or differences is None:
+        return ""
+    parts = ["<h2>Reasoning paths on GSM8K (06)</h2>"]
+    _guarded(parts, "summary", lambda: f"<p>{html.escape(narrative.paths_sentence(differences, table))}</p>")
+    _guarded(parts, "chart", lambda: f"<div class=chart>{_svg(charts.gsm8k_paths(table))}</div>")
+    parts.append(f"<h3>Trained − vanilla, paired by problem (bootstrap 95% CI)</h3>{_frame_html(differences, 2)}")
+    return "".join(parts)
+
+
+def capability_section(results_dir: Path) -> str:
+    """07: MMLU and GSM8K accuracy, vanilla vs each trained seed, McNemar tests."""
+    from lib import capability, charts, narrative
+    accuracy, tests = _read(results_dir, "07_accuracy"), _read(results_dir, "07_mcnemar")
+    if accuracy is None or tests is None:
+        return ""
+    parts = ["<h2>Capability: MMLU and GSM8K (07)</h2>"]
+    _guarded(parts, "summary", lambda: f"<p>{html.escape(narrative.capability_sentence(accuracy, tests))}</p>")
+    _guarded(parts, "chart", lambda: f"<div class=chart>{_svg(charts.capability(accuracy, {'MMLU': capability.CHANCE}))}</div>")
+    parts.append(f"<h3>Accuracy (Wilson 95% CI)</h3>{_frame_html(accuracy)}"
+                 f"<h3>Exact McNemar test per trained seed</h3>{_frame_html(tests)}")
+    return "".join(parts)
+
+
+def open_ended_section(results_dir: Path) -> str:
+    """08: distinct answers per NoveltyBench prompt and category, embedding classes beside exact matches."""
+    from lib import charts, narrative
+    from lib.data import ALL_CATEGORIES
+    summary, diffs = _read(results_dir, "08_open_ended"), _read(results_dir, "08_differences")
+    pairs, calibration = _read(results_dir, "08_pairs"), _read(results_dir, "08_calibration")
+    if summary is None or diffs is None or pairs is None or calibration is None:
+        return ""
+    row = calibration.iloc[0]
+    k = int(summary["k"].max())
+    parts = ["<h2>Open-ended prompts: NoveltyBench (08)</h2>"]
+    _guarded(parts, "summary", lambda: "<p>" + html.escape(narrative.open_ended_sentence(
+        summary, diffs, pairs, float(row["threshold_in_use"]), row["threshold_source"] == "calibrated",
+        float(row["loo_agreement"]), k)) + "</p>")
+    _guarded(parts, "chart", lambda: f"<div class=chart>{_svg(charts.distinct_by_category(summary, k))}</div>")
+    pooled = diffs[(diffs["task"] == ALL_CATEGORIES)].drop(columns=["label"])
+    parts.append(f"<h3>Paired by prompt, all categories pooled (bootstrap 95% CI)</h3>{_frame_html(pooled)}"
+                 '<p class=muted>Per category and per seed: <a href="results/08_open_ended.csv">results/08_open_ended.csv</a>; '
+                 'the example answers with their classes are in the 08 notebook.</p>')
+    return "".join(parts)
+
+
 def comparison_section(results_dir: Path) -> str:
     """Cheaper knobs beside training (03), two task-by-condition grids: exact TV where the condition
     has an exact distribution, and sampled TV minus its uniform-sampler floor where it is sampled."""
@@ -549,10 +639,14 @@ def index_html(profile: str, runs_dir: Path, report_dir: Path, configs: list, ha
     intro = ("<p>Instruction-tuned language models asked for a random pick (a number, a card suit, a "
              "color) answer far from uniformly. This report measures how narrow the model's answer "
              "distribution is on a panel of categorical tasks: exactly, by scoring every valid answer, "
-             "and by sampling as a user would; every number below comes from the result tables of the "
+             "and by sampling as a user would; it then asks what a short diversity RL pass changes beyond those "
+             "tasks: reasoning paths on GSM8K, MMLU and GSM8K accuracy, and answers to open-ended "
+             "NoveltyBench prompts. Every number below comes from the result tables of the "
              "executed notebooks linked at the end.</p>")
     sections = [transfer_section(run_dir / "results"), baseline_section(run_dir / "results"),
-                comparison_section(run_dir / "results"), definitions_section(),
+                comparison_section(run_dir / "results"), reasoning_section(run_dir / "results"),
+                capability_section(run_dir / "results"), open_ended_section(run_dir / "results"),
+                definitions_section(),
                 provenance_section(profile, configs, load_state(run_dir), hash_weights),
                 links_section(Path(report_dir) / profile)]
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

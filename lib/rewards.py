@@ -65,6 +65,21 @@ class RunningHistogram:
         return {"k": self.k, "counts": dict(self.counts)}
 
 
+def all_processes(answers: list) -> tuple[list, int]:
+    """(every training process's answers in rank order, where this process's own begin).
+
+    One process (CPU, one GPU): the answers themselves. Under `accelerate launch` a group of G replies is
+    split across processes and trl scores each slice where it was generated, so the group-wise and running-
+    histogram rewards need the whole batch (and every process then keeps the same histogram).
+    """
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return answers, 0
+    parts: list = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, answers)
+    return [a for part in parts for a in part], sum(len(part) for part in parts[:dist.get_rank()])
+
+
 def make_reward(kind: str, task: Task, group_size: int, histogram: RunningHistogram | None = None) -> Callable:
     """A trl reward function for `task`; it also logs the strict-valid rate and distinct answers."""
     if kind not in REWARDS:
@@ -79,9 +94,9 @@ def make_reward(kind: str, task: Task, group_size: int, histogram: RunningHistog
             log_metric("distinct_answers", len({a for a in answers if a is not None}))
         if kind == "validity":
             return validity_scores(answers)
-        if kind == "uniqueness":
-            return uniqueness_scores(answers, group_size)
-        return histogram.scores(answers)
+        everyone, start = all_processes(answers)
+        scores = uniqueness_scores(everyone, group_size) if kind == "uniqueness" else histogram.scores(everyone)
+        return scores[start:start + len(answers)]
 
     reward.__name__ = f"{kind}_reward"
     reward.histogram = histogram

@@ -1,6 +1,8 @@
 """One interface for generating and scoring, with a transformers backend (vLLM can slot in beside it).
 
 - ``sample(prompts, n, ...)``: n free-text completions per user prompt, chat-templated.
+- ``complete(prompts, ...)``: one completion per prompt (greedy at T=0), prompts batched together.
+- ``continuation_logprobs(context, continuations)``: log P(continuation | raw context), for multiple choice.
 - ``answer_logprobs(prompt, answers, temperature)``: exact sequence log-probabilities of replying with
   each answer text followed by the end-of-turn token, with log-probs taken from logits / T. The
   prompt is run once and its KV cache is shared by every answer (batched).
@@ -37,6 +39,13 @@ class Backend(Protocol):
 
     def answer_logprobs(self, prompt: str, answers: Sequence[str], temperature: float = 1.0) -> np.ndarray: ...
 
+    def answer_logprobs_at(self, prompt: str, answers: Sequence[str], temperatures: Sequence[float]) -> np.ndarray: ...
+
+    def continuation_logprobs(self, context: str, continuations: Sequence[str]) -> np.ndarray: ...
+
+    def complete(self, prompts: Sequence[str], params: SamplingParams, seed: int = 0,
+                 progress: bool = True) -> list[str]: ...
+
 
 # transformers renamed `past_key_values` to `cache` (the old name still works but warns).
 CACHE_KW = "cache" if hasattr(_hf_generic, "_BCCacheNameMeta") else "past_key_values"
@@ -52,12 +61,17 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, loaded: LoadedModel, score_batch_size: int = 128, sample_batch_size: int = 64):
+        self.loaded = loaded
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
         self.score_batch_size = score_batch_size
         self.sample_batch_size = sample_batch_size
         self.device = next(self.model.parameters()).device
         self.end_of_turn = end_of_turn_text(self.tokenizer)
+
+    def describe(self) -> str:
+        from lib.models import describe_load
+        return describe_load(self.loaded)
 
     # -- prompts ---------------------------------------------------------------------------
     def chat_text(self, prompt: str) -> str:
@@ -108,21 +122,29 @@ class TransformersBackend:
         """log P(answer + end-of-turn | chat prompt) under logits / temperature, one per answer."""
         return self.answer_logprobs_at(prompt, answers, [temperature])[0]
 
-    @torch.inference_mode()
     def answer_logprobs_at(self, prompt: str, answers: Sequence[str], temperatures: Sequence[float]) -> np.ndarray:
-        """answer_logprobs at several temperatures from one set of forward passes: shape (len(T), len(answers)).
+        """answer_logprobs at several temperatures from one set of forward passes: shape (len(T), len(answers))."""
+        return self._score(self._encode(self.chat_text(prompt)),
+                           [self._encode(a + self.end_of_turn) for a in answers], temperatures)
 
-        The prompt runs once; its KV cache is copied for each batch of answers (right-padded), and only
+    def continuation_logprobs(self, context: str, continuations: Sequence[str]) -> np.ndarray:
+        """log P(continuation | context) on raw text, no chat template (multiple-choice scoring)."""
+        return self._score(self._encode(context), [self._encode(c) for c in continuations], [1.0])[0]
+
+    @torch.inference_mode()
+    def _score(self, prompt_ids: list[int], continuation_ids: list[list[int]], temperatures: Sequence[float]) -> np.ndarray:
+        """Sum of each continuation's token log-probs after the prompt, under logits / T: shape (len(T), len(continuations)).
+
+        The prompt runs once; its KV cache is copied for each batch of continuations (right-padded), and only
         log_softmax(logits / T) is repeated per temperature.
         """
-        prompt_ids = torch.tensor([self._encode(self.chat_text(prompt))], device=self.device)
-        answer_ids = [self._encode(a + self.end_of_turn) for a in answers]
+        prompt_ids = torch.tensor([prompt_ids], device=self.device)
         prompt_out = self.model(input_ids=prompt_ids, use_cache=True)
         first_logits = prompt_out.logits[0, -1].float()
-        scores = np.empty((len(temperatures), len(answers)))
+        scores = np.empty((len(temperatures), len(continuation_ids)))
         pad = self.tokenizer.pad_token_id
-        for start in range(0, len(answers), self.score_batch_size):
-            chunk = answer_ids[start:start + self.score_batch_size]
+        for start in range(0, len(continuation_ids), self.score_batch_size):
+            chunk = continuation_ids[start:start + self.score_batch_size]
             width = max(len(ids) for ids in chunk)
             tokens = torch.tensor([ids + [pad] * (width - len(ids)) for ids in chunk], device=self.device)
             logits = real = None
@@ -142,6 +164,30 @@ class TransformersBackend:
                     total = total + (token_logp * real).sum(dim=1)
                 scores[i, start:start + len(chunk)] = total.cpu().double().numpy()
         return scores
+
+    # -- one completion per prompt -------------------------------------------------------------
+    @torch.inference_mode()
+    def complete(self, prompts: Sequence[str], params: SamplingParams = SamplingParams(), seed: int = 0,
+                 progress: bool = True) -> list[str]:
+        """One chat completion per prompt, prompts batched together (left-padded); greedy when T = 0."""
+        torch.manual_seed(seed)
+        stop = set(_as_list(self.model.generation_config.eos_token_id)) | {self.tokenizer.convert_tokens_to_ids(self.end_of_turn)}
+        pad = self.tokenizer.pad_token_id
+        out: list[str] = []
+        bar = tqdm(total=len(prompts), desc="completing", unit="prompt", disable=not progress, leave=False)
+        for start in range(0, len(prompts), self.sample_batch_size):
+            encoded = [self._encode(self.chat_text(p)) for p in prompts[start:start + self.sample_batch_size]]
+            width = max(len(ids) for ids in encoded)
+            ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.device)
+            mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=self.device)
+            generated = self.model.generate(input_ids=ids, attention_mask=mask, pad_token_id=pad,
+                                            **_generate_kwargs(params))
+            for row in generated[:, width:].tolist():
+                end = next((i for i, token in enumerate(row) if token in stop), len(row))
+                out.append(self.tokenizer.decode(row[:end], skip_special_tokens=True).strip())
+            bar.update(len(encoded))
+        bar.close()
+        return out
 
     @torch.inference_mode()
     def answer_logprobs_naive(self, prompt: str, answers: Sequence[str], temperature: float = 1.0) -> np.ndarray:
@@ -184,10 +230,26 @@ def _generate_kwargs(params: SamplingParams) -> dict:
                 top_k=params.top_k, min_p=params.min_p or None, max_new_tokens=params.max_new_tokens)
 
 
-def load_backend(loaded: LoadedModel, backend: str = "transformers", **options) -> Backend:
-    """The sampling/scoring backend named in the profile."""
+def load_backend(model, backend: str = "transformers", adapter=None, **options) -> Backend:
+    """The sampling/scoring backend named in the profile.
+
+    `model` is a LoadedModel (transformers only) or a ModelSpec (cfg.model), loaded here with `adapter`:
+    merged into the weights by transformers, served as a LoRA adapter by vLLM. vLLM loads the weights
+    itself, so it takes the ModelSpec: a LoadedModel would hold a second copy (and hide a merged adapter).
+    """
+    from lib.models import ModelSpec, load
     if backend == "transformers":
-        return TransformersBackend(loaded, **options)
+        if isinstance(model, ModelSpec):
+            model = load(model, adapter=adapter)
+        elif adapter is not None:
+            raise ValueError("adapter= goes with a ModelSpec; a LoadedModel already has its weights")
+        options.pop("engine", None)
+        return TransformersBackend(model, **options)
     if backend == "vllm":
-        raise NotImplementedError("the vLLM backend is not available yet; use backend: transformers")
+        from lib import sampling_vllm
+        sampling_vllm.require_vllm()
+        if not isinstance(model, ModelSpec):
+            raise TypeError("the vLLM backend loads the weights itself: pass the ModelSpec (cfg.model, with "
+                            "adapter=...) instead of a model loaded by lib.models.load")
+        return sampling_vllm.VLLMBackend(model, adapter=adapter, **options)
     raise ValueError(f"unknown backend {backend!r}; allowed: transformers, vllm")

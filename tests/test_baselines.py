@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lib import baselines, metrics, tasks
+from lib import baselines, config, metrics, tasks
 from lib.distributions import ExactDistribution
 
 INT_10, INT_100, INT_1000 = tasks.get("integer_1_10"), tasks.get("integer_1_100"), tasks.get("integer_1_1000")
@@ -220,7 +220,7 @@ def test_trained_exact_merges_each_seeds_adapter(loaded_model, backend, tmp_path
             if "lora_B" in name:
                 weight.normal_(0, 0.05, generator=torch.Generator().manual_seed(0))
     lora.save_pretrained(tmp_path / "seed1")
-    trained = baselines.trained_exact(loaded_model.spec, {0: tmp_path / "seed0", 1: tmp_path / "seed1"}, [CARD_SUIT])
+    trained = baselines.trained_exact(config.load("ci", "03"), {0: tmp_path / "seed0", 1: tmp_path / "seed1"}, [CARD_SUIT])
     vanilla = distributions.exact_distribution(backend, CARD_SUIT)
     np.testing.assert_allclose(trained[0]["card_suit"].logp, vanilla.logp, atol=1e-4)
     assert np.abs(trained[1]["card_suit"].logp - vanilla.logp).max() > 1e-2

@@ -110,3 +110,31 @@ def test_bad_params_name_the_key_list_of_numbers(params_dir, monkeypatch):
 def test_bad_params_name_the_key_unknown_fit_task(params_dir, monkeypatch):
     _edit(params_dir, "02_logit_correction.yaml", fit_task="integer_1_50")
     _fails_before_loading(params_dir, monkeypatch, "02_logit_correction.yaml", "'fit_task'", "integer_1_100")
+
+
+def test_bad_params_name_the_key_vllm_engine_setting(params_dir, monkeypatch):
+    _edit(params_dir, "profile.yaml", backend="vllm", vllm={"tensor_parallel": 2})
+    _fails_before_loading(params_dir, monkeypatch, "profile.yaml", "'vllm'", "tensor_parallel_size")
+
+
+def test_bad_params_name_the_key_vllm_memory_fraction(params_dir, monkeypatch):
+    _edit(params_dir, "profile.yaml", vllm={"gpu_memory_utilization": 1.5})
+    _fails_before_loading(params_dir, monkeypatch, "'vllm'", "gpu_memory_utilization", "(0, 1]")
+
+
+def test_generation_is_optional_and_validated(params_dir, monkeypatch):
+    assert "generation" not in config.load("ci", "04", params_dir=params_dir).params
+    _edit(params_dir, "04_grpo_train.yaml", generation={"use_vllm": True, "vllm_mode": "remote"})
+    _fails_before_loading(params_dir, monkeypatch, "04_grpo_train.yaml", "'generation'", "colocate or server")
+    _edit(params_dir, "04_grpo_train.yaml", generation={"vllm_mode": "server"})
+    _fails_before_loading(params_dir, monkeypatch, "'generation'", "use_vllm: true")
+
+
+def test_bad_params_name_the_key_trained_seeds(params_dir, monkeypatch):
+    _edit(params_dir, "06_gsm8k_paths.yaml", trained_seeds="first")
+    _fails_before_loading(params_dir, monkeypatch, "06_gsm8k_paths.yaml", "'trained_seeds'", "'all'")
+
+
+def test_bad_params_name_the_key_open_ended_category(params_dir, monkeypatch):
+    _edit(params_dir, "08_open_ended.yaml", categories=["Poetry"])
+    _fails_before_loading(params_dir, monkeypatch, "08_open_ended.yaml", "'categories'", "Poetry")

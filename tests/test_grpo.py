@@ -47,3 +47,70 @@ def test_training_log_has_one_row_per_step():
     log = grpo.training_log(history, "histogram", 0)
     assert list(log["step"]) == [1, 2]
     assert log.loc[0, "exact_tv"] == 0.5 and log.loc[1, "reward"] == 0.5
+
+
+# -- at scale: several processes, vLLM generation, mixture-of-experts models --------------------------
+def test_recipe_identity_is_unchanged_without_vllm_generation(ci_recipe):
+    """Adapters trained before the generation settings existed must still be read back, not retrained."""
+    from dataclasses import asdict
+    spec, task = config.load("ci", "04").model, tasks.get("integer_1_100")
+    before = {**asdict(ci_recipe), "seed": 0, "task": task.id, "prompt": task.prompt, "model": spec.source}
+    before["seeds"] = list(before["seeds"])
+    for generation in (None, {}, {"use_vllm": False}):
+        assert grpo.recipe_identity(ci_recipe, 0, task, spec, generation) == before
+        assert grpo.generation_kwargs(generation) == {}
+    with_vllm = grpo.recipe_identity(ci_recipe, 0, task, spec, {"use_vllm": True, "vllm_mode": "server"})
+    assert with_vllm["generation"]["use_vllm"] and with_vllm != before
+
+
+def test_generation_settings_reach_grpo_config():
+    from trl import GRPOConfig
+    generation = config.load("qwen3-4b", "04").generation
+    kwargs = grpo.generation_kwargs(generation)
+    assert kwargs["use_vllm"] and kwargs["vllm_mode"] == "colocate"
+    assert set(config.GENERATION_SCHEMA) <= set(GRPOConfig.__dataclass_fields__), "keys are GRPOConfig fields"
+
+
+def test_one_step_is_one_group_however_many_processes():
+    assert [grpo.per_device_batch(8, n) for n in (1, 2, 4, 8)] == [8, 4, 2, 1]
+    with pytest.raises(ValueError, match="num_processes"):
+        grpo.per_device_batch(8, 3)
+
+
+def test_lora_targets_only_attention_in_mixture_of_experts():
+    from transformers import LlamaConfig, Qwen3MoeConfig
+    assert grpo.lora_targets(LlamaConfig()) == "all-linear"
+    assert grpo.lora_targets(Qwen3MoeConfig()) == ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+def test_rewards_split_over_processes_match_one_process(monkeypatch):
+    """A group of G replies split over two processes (as `accelerate launch` does) scores as on one process,
+    and both processes keep the same running histogram. The gather itself is stubbed with the full batch."""
+    from lib import rewards
+    task, group = tasks.get("integer_1_10"), 8
+    batches = [["3", "3", "7", "x", "3", "1", "7", "2"], ["7", "7", "7", "5", "nope", "10", "3", "3"]]
+    for kind in ("uniqueness", "histogram"):
+        single = rewards.make_reward(kind, task, group)
+        ranks = [rewards.make_reward(kind, task, group) for _ in range(2)]
+        for batch in batches:
+            monkeypatch.setattr(rewards, "all_processes", lambda mine: (mine, 0))   # one process
+            want = single(None, batch)
+            answers = [task.parse_strict(c) for c in batch]
+            got = []
+            for rank, reward in enumerate(ranks):
+                monkeypatch.setattr(rewards, "all_processes", lambda mine, r=rank: (answers, r * 4))
+                got += reward(None, batch[rank * 4:(rank + 1) * 4])
+            assert got == want, kind
+        if kind == "histogram":
+            assert ranks[0].histogram.state() == ranks[1].histogram.state() == single.histogram.state()
+
+
+def test_accelerate_configs_load():
+    """accelerate refuses unknown keys, so loading proves the files fit accelerate 1.15."""
+    from pathlib import Path
+    from accelerate.commands.config.config_args import load_config_from_file
+    root = Path(__file__).resolve().parent.parent / "params" / "accelerate"
+    zero3, fsdp = (load_config_from_file(str(root / name)) for name in ("zero3.yaml", "fsdp.yaml"))
+    assert zero3.distributed_type == "DEEPSPEED" and zero3.deepspeed_config["zero_stage"] == 3
+    assert fsdp.distributed_type == "FSDP" and fsdp.fsdp_config["fsdp_version"] == 2
+    assert 8 % zero3.num_processes == 0 and 8 % fsdp.num_processes == 0   # G = 8 splits evenly

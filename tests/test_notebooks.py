@@ -43,3 +43,47 @@ def test_01_draws_its_charts_as_svg(ci_runs):
     nb = json.loads((ci_runs / "ci" / "notebooks" / "01_baseline_sampling.ipynb").read_text())
     svgs = [o for c in nb["cells"] for o in c.get("outputs", []) if "image/svg+xml" in o.get("data", {})]
     assert len(svgs) >= 3
+
+
+def test_06_writes_chains_paths_and_paired_differences(ci_runs):
+    results = ci_runs / "ci" / "results"
+    cfg = config.load("ci", "06")
+    chains, table = pd.read_csv(results / "06_chains.csv"), pd.read_csv(results / "06_table.csv")
+    conditions = table[["condition", "seed"]].drop_duplicates()
+    assert "vanilla" in set(conditions["condition"]) and len(conditions) >= 2
+    assert len(chains) == len(conditions) * len(cfg.temperatures) * cfg.n_problems * cfg.k
+    assert len(table) == len(conditions) * len(cfg.temperatures)
+    assert table["distinct_all"].between(1, cfg.k).all() and table["correct"].between(0, cfg.k).all()
+    differences = pd.read_csv(results / "06_differences.csv")
+    assert set(differences["metric"]) == {"distinct_all", "correct", "distinct_correct", "words"}
+
+
+def test_07_scores_every_condition_on_both_benchmarks(ci_runs):
+    results = ci_runs / "ci" / "results"
+    cfg = config.load("ci", "07")
+    accuracy = pd.read_csv(results / "07_accuracy.csv")
+    for benchmark, n in (("MMLU", cfg.mmlu_questions), ("GSM8K", cfg.gsm8k_problems)):
+        rows = accuracy[accuracy["benchmark"] == benchmark]
+        assert (rows["n"] == n).all() and rows["condition"].iloc[0] == "vanilla" and len(rows) >= 2
+        assert ((rows["ci_low"] <= rows["accuracy"]) & (rows["accuracy"] <= rows["ci_high"])).all()
+    mmlu = pd.read_csv(results / "07_mmlu.csv")
+    assert set(mmlu["pick"]) <= set("ABCD") and len(mmlu) == cfg.mmlu_questions * (len(accuracy) // 2)
+    tests = pd.read_csv(results / "07_mcnemar.csv")
+    assert len(tests) == len(accuracy) - 2 and tests["p_value"].between(0, 1).all()
+
+
+def test_08_counts_distinct_answers_for_every_condition(ci_runs):
+    results = ci_runs / "ci" / "results"
+    cfg = config.load("ci", "08")
+    summary = pd.read_csv(results / "08_open_ended.csv")
+    per_prompt = pd.read_csv(results / "08_prompts.csv")
+    labels = set(per_prompt["label"])
+    assert {f"vanilla T={t:g}" for t in cfg.temperatures} <= labels and len(labels) > len(cfg.temperatures)
+    assert len(per_prompt) == len(labels) * len(cfg.categories) * cfg.prompts_per_category
+    for metric in ("distinct_k", "distinct_k_lexical"):
+        assert per_prompt[metric].between(1, cfg.k).all()
+        assert set(summary[summary["metric"] == metric]["label"]) >= labels
+    # exact-match classes can only be split further, never merged, by the lexical count
+    assert (per_prompt["distinct_k"] <= per_prompt["distinct_k_lexical"]).all()
+    calibration = pd.read_csv(results / "08_calibration.csv").iloc[0]
+    assert calibration["n_pairs"] >= 60 and 0.5 <= calibration["agreement"] <= 1

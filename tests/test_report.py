@@ -20,14 +20,16 @@ def tree(tmp_path: Path) -> dict[str, Path]:
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     for name in config.NOTEBOOKS.values():
-        (notebooks / f"{name}.ipynb").write_text('{"cells": []}')
+        cell = {"cell_type": "code", "source": ["import os\n", "from lib import a"]}
+        (notebooks / f"{name}.ipynb").write_text(json.dumps({"cells": [cell]}))
     params = tmp_path / "params"
     shutil.copytree(REPO_ROOT / "params" / "ci", params / "ci")
     shutil.copytree(REPO_ROOT / "params" / "smollm2-cpu", params / "smollm2-cpu")
     lib = tmp_path / "lib"
     lib.mkdir()
-    (lib / "a.py").write_text("A = 1\n")
+    (lib / "a.py").write_text("A = 1\n\n\ndef f():\n    from lib.b import B   # a lazy import is a dependency too\n")
     (lib / "b.py").write_text("B = 2\n")
+    (lib / "unused.py").write_text("C = 3\n")
     return dict(root=tmp_path, notebooks=notebooks, params=params, lib=lib)
 
 
@@ -48,7 +50,7 @@ def test_hash_ignores_unrelated_files(tree):
     assert _hash(tree) == before
 
 
-@pytest.mark.parametrize("relative", ["params/ci/profile.yaml", f"params/ci/{NAME}.yaml", "lib/a.py",
+@pytest.mark.parametrize("relative", ["params/ci/profile.yaml", f"params/ci/{NAME}.yaml", "lib/a.py", "lib/b.py",
                                       f"notebooks/{NAME}.ipynb"])
 def test_hash_changes_when_an_input_changes(tree, relative):
     before = _hash(tree)
@@ -57,10 +59,17 @@ def test_hash_changes_when_an_input_changes(tree, relative):
     assert _hash(tree) != before
 
 
-def test_hash_changes_when_a_lib_file_is_added(tree):
+def test_hash_follows_the_lib_modules_the_notebook_imports(tree):
     before = _hash(tree)
-    (tree["lib"] / "c.py").write_text("C = 3\n")
-    assert _hash(tree) != before
+    (tree["lib"] / "unused.py").write_text("C = 4\n")          # imported by nothing the notebook runs
+    (tree["lib"] / "new.py").write_text("D = 5\n")
+    assert _hash(tree) == before
+    (tree["lib"] / "b.py").write_text("from lib import new\nB = 2\n")     # now reaches new.py
+    after = _hash(tree)
+    (tree["lib"] / "new.py").write_text("D = 6\n")
+    assert after != before and _hash(tree) != after
+    assert [p.name for p in report.lib_dependencies(tree["notebooks"] / f"{NAME}.ipynb", tree["lib"])] == \
+        ["a.py", "b.py", "new.py"]
 
 
 def test_hash_changes_when_an_upstream_notebook_changes(tree):

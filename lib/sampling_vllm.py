@@ -1,0 +1,293 @@
+"""The vLLM backend: lib.sampling's interface (sample, complete, answer_logprobs[_at],
+continuation_logprobs) served by a vLLM engine, for the GPU profiles.
+
+What is exact, and how:
+- Scoring uses vLLM's ``prompt_logprobs``: each answer is sent as chat prompt + answer + end-of-turn
+  (token ids, tokenized exactly as TransformersBackend does) and the log-probs of the answer tokens
+  are summed. vLLM computes these from the raw logits (log_softmax(z), whatever the sampling settings),
+  so at T = 1 the score is exact, as on the transformers backend.
+- At T != 1 the score needs log_softmax(z / T), which prompt_logprobs cannot give. For every token t at
+  a position, log p_T(t) = log p_1(t) / T - C_T, with C_T = logsumexp(z/T) - logsumexp(z)/T one number
+  per position. The engine runs with ``logprobs_mode="processed_logprobs"``, so a one-token generation at
+  temperature T (top-p 1, top-k and min-p off) reports log p_T of its top token; the same request at T = 1
+  reports log p_1 of that token, and the pair gives C_T. One such pair per distinct answer prefix (the
+  nodes of the answers' token trie) makes every answer's score exact at any T. The only difference from
+  the transformers backend is float rounding: vLLM's prefill (prompt_logprobs) and decode (anchor) passes
+  are different kernels, so scores agree to bf16 precision, not bit for bit.
+- Prefix caching: vLLM does not read the prefix cache for a request that asks for prompt_logprobs (it
+  recomputes the whole prefill to report every position), so each answer pays a prefill of prompt +
+  answer (tens of tokens: cheap next to sampling). The T != 1 anchor requests do hit the cache.
+- Sampling takes a per-prompt seed (lib.sampling.prompt_seed): a task's samples do not depend on which
+  other prompts share the batch, up to vLLM's batch-dependent float rounding.
+
+LoRA adapters (the "trained" condition) are served with vLLM's LoRA support (a LoRARequest per adapter,
+the engine started with enable_lora and a max_lora_rank read from the adapter's config), not merged.
+One engine is kept per process and reused across adapters, since it holds most of the GPU memory.
+LoRA with prompt_logprobs has had bugs in vLLM (vllm-project/vllm#29955: refused by early V1 engines;
+#51594: an lm_head adapter's delta is left out of prompt_logprobs), so adapters that touch lm_head or
+the embeddings are refused here, and tests/test_sampling_vllm.py compares served adapters with merged
+ones on the GPU.
+"""
+from __future__ import annotations
+
+import gc
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from lib import models
+from lib.sampling import SamplingParams, end_of_turn_text, prompt_seed
+
+INSTALL_HINT = ("the vLLM backend needs the vllm package, which is not installed here: "
+                "`pip install -r requirements-gpu.txt` (Linux, NVIDIA GPU), or set `backend: transformers` "
+                "in the profile's profile.yaml")
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)   # the max_lora_rank values vLLM accepts
+
+
+class VLLMUnavailable(ImportError):
+    """The profile asks for the vLLM backend and vllm is not installed."""
+
+
+def require_vllm() -> None:
+    if importlib.util.find_spec("vllm") is None:
+        raise VLLMUnavailable(INSTALL_HINT)
+
+
+# -- pure helpers (tested without vLLM) -----------------------------------------------------------
+def sampling_kwargs(params: SamplingParams, n: int, seed: int, stop_token_ids: Sequence[int]) -> dict:
+    """vllm.SamplingParams arguments that match TransformersBackend's generate() settings."""
+    common = dict(n=n, seed=seed, max_tokens=params.max_new_tokens, stop_token_ids=list(stop_token_ids))
+    if params.temperature == 0:
+        return dict(temperature=0.0, **common)
+    # top_k 0 and min_p 0 mean "off" in vLLM too.
+    return dict(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k, min_p=params.min_p, **common)
+
+
+def _logprob(value) -> float:
+    return float(getattr(value, "logprob", value))   # vllm's Logprob, or a plain number
+
+
+def span_logprobs(prompt_logprobs: Sequence, token_ids: Sequence[int], start: int) -> list[float]:
+    """The log-probs of token_ids[start:] from a request's prompt_logprobs, where entry i maps token ids
+    to the log-prob of token i given tokens < i (entry 0 is None: the first token has no context)."""
+    if start < 1:
+        raise ValueError("the scored span needs at least one token of context before it")
+    return [_logprob(prompt_logprobs[i][token_ids[i]]) for i in range(start, len(token_ids))]
+
+
+def top_logprob(entry: Mapping) -> float:
+    """The largest log-prob at one position (vLLM returns the top-k beside the scored or sampled token)."""
+    return max(_logprob(v) for v in entry.values())
+
+
+def tempered_offset(logprob_at_1: float, logprob_at_t: float, temperature: float) -> float:
+    """C_T = logsumexp(z/T) - logsumexp(z)/T at a position, from one token's log-prob at T = 1 and at T,
+    so that log p_T(t) = log p_1(t) / T - C_T for every token t there."""
+    return logprob_at_1 / temperature - logprob_at_t
+
+
+def answer_prefixes(answer_ids: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
+    """Every distinct answer prefix that precedes a scored token (the answers' token trie), first seen first."""
+    seen: dict[tuple[int, ...], None] = {}
+    for ids in answer_ids:
+        for j in range(len(ids)):
+            seen.setdefault(tuple(ids[:j]), None)
+    return list(seen)
+
+
+def tempered_scores(token_logprobs: Sequence[Sequence[float]], answer_ids: Sequence[Sequence[int]],
+                    offsets: Mapping[tuple[int, ...], float], temperature: float) -> np.ndarray:
+    """Per answer, sum_j log p_1(a_j | prefix) / T - C_T(prefix): its log-prob under logits / T."""
+    return np.array([sum(lp / temperature - offsets[tuple(ids[:j])] for j, lp in enumerate(lps))
+                     for ids, lps in zip(answer_ids, token_logprobs)])
+
+
+def vllm_lora_rank(rank: int) -> int:
+    """The smallest max_lora_rank vLLM accepts that holds an adapter of this rank."""
+    for allowed in VLLM_LORA_RANKS:
+        if rank <= allowed:
+            return allowed
+    raise ValueError(f"LoRA rank {rank} is above vLLM's largest max_lora_rank {VLLM_LORA_RANKS[-1]}")
+
+
+def adapter_rank(adapter_config: Mapping) -> int:
+    """The largest rank in a peft adapter_config.json (its r, or a larger one in rank_pattern)."""
+    return max([int(adapter_config["r"]), *(int(r) for r in (adapter_config.get("rank_pattern") or {}).values())])
+
+
+def adapter_problem(adapter_config: Mapping) -> str | None:
+    """Why vLLM would score this adapter wrongly (an lm_head or embedding adapter), or None."""
+    targets = adapter_config.get("target_modules") or []
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    touched = [m for m in targets + list(adapter_config.get("modules_to_save") or [])
+               if "lm_head" in m or "embed" in m]
+    return (f"the adapter changes {touched}: vLLM leaves an lm_head adapter out of prompt_logprobs "
+            "(vllm-project/vllm#51594), so exact scores would be wrong; use backend: transformers") if touched else None
+
+
+def engine_kwargs(path: str, dtype: str, engine: Mapping, lora_rank: int | None) -> dict:
+    """vllm.LLM arguments: the profile's engine settings (lib.config.VLLM_ENGINE_SCHEMA) plus what scoring needs."""
+    settings = {k: v for k, v in engine.items() if k != "max_lora_rank"}
+    kwargs = dict(model=path, tokenizer=path, dtype=dtype, seed=0, logprobs_mode="processed_logprobs", **settings)
+    if lora_rank:
+        kwargs.update(enable_lora=True, max_lora_rank=vllm_lora_rank(lora_rank), max_loras=1)
+    return kwargs
+
+
+def reusable(running: tuple | None, running_rank: int | None, wanted: tuple, wanted_rank: int | None) -> bool:
+    """Whether the running engine can serve a request: same model and settings, and LoRA slots large enough."""
+    return running == wanted and (wanted_rank is None or (running_rank or 0) >= wanted_rank)
+
+
+# -- the engine (one per process) ------------------------------------------------------------------
+@dataclass
+class _Engine:
+    key: tuple
+    lora_rank: int | None
+    llm: object
+
+
+_RUNNING: list[_Engine] = []
+
+
+def engine_for(path: str, dtype: str, settings: Mapping, lora_rank: int | None = None):
+    """The process's vllm.LLM for this model, started (or restarted with LoRA slots) when needed."""
+    wanted_rank = max([r for r in (lora_rank, settings.get("max_lora_rank")) if r], default=None)
+    key = (path, dtype, tuple(sorted((k, v) for k, v in settings.items() if k != "max_lora_rank")))
+    if _RUNNING and reusable(_RUNNING[0].key, _RUNNING[0].lora_rank, key, wanted_rank):
+        return _RUNNING[0].llm
+    shutdown()
+    from vllm import LLM
+    llm = LLM(**engine_kwargs(path, dtype, settings, wanted_rank))
+    _RUNNING.append(_Engine(key, vllm_lora_rank(wanted_rank) if wanted_rank else None, llm))
+    return llm
+
+
+def shutdown() -> None:
+    """Stop the running engine and free its GPU memory (best effort: vLLM holds it in worker processes)."""
+    while _RUNNING:
+        llm = _RUNNING.pop().llm
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        if hasattr(core, "shutdown"):
+            core.shutdown()
+        del llm
+    gc.collect()
+    try:
+        import torch
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+_LORA_IDS: dict[str, int] = {}
+
+
+def _lora_request(adapter: str | Path):
+    from vllm.lora.request import LoRARequest
+    path = str(Path(adapter).resolve())
+    lora_id = _LORA_IDS.setdefault(path, len(_LORA_IDS) + 1)   # vLLM needs a distinct id > 0 per adapter
+    return LoRARequest(f"adapter{lora_id}", lora_id, path)
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(self, spec: models.ModelSpec, adapter: str | Path | None = None, engine: Mapping | None = None,
+                 score_batch_size: int | None = None, sample_batch_size: int | None = None):
+        """`engine`: the profile's `vllm:` settings (Config.backend_options passes them). The batch sizes are
+        accepted for the shared interface and not used: vLLM schedules its own batches."""
+        require_vllm()
+        from transformers import AutoTokenizer
+
+        path, _ = models.resolve(spec)
+        self.spec, self.adapter = spec, adapter
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.end_of_turn = end_of_turn_text(self.tokenizer)
+        self.stop_token_ids = [self.tokenizer.convert_tokens_to_ids(self.end_of_turn)]
+        adapter_config = json.loads((Path(adapter) / "adapter_config.json").read_text()) if adapter else None
+        if adapter_config and adapter_problem(adapter_config):
+            raise ValueError(f"{adapter}: {adapter_problem(adapter_config)}")
+        rank = adapter_rank(adapter_config) if adapter_config else None
+        self.llm = engine_for(path, spec.dtype, dict(engine or {}), rank)
+        self.lora = _lora_request(adapter) if adapter else None
+
+    # -- prompts ---------------------------------------------------------------------------------
+    def describe(self) -> str:
+        adapter = f" with the LoRA adapter `{self.adapter}`" if self.adapter else ""
+        return f"Model `{self.spec.source}` served by vLLM{adapter}."
+
+    def chat_text(self, prompt: str) -> str:
+        messages = [{"role": "user", "content": prompt}]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _generate(self, token_ids: Sequence[Sequence[int]], sampling, progress: bool = False):
+        requests = [{"prompt_token_ids": list(ids)} for ids in token_ids]
+        return self.llm.generate(requests, sampling, use_tqdm=progress, lora_request=self.lora)
+
+    # -- sampling --------------------------------------------------------------------------------
+    def sample(self, prompts: Sequence[str], n: int, params: SamplingParams = SamplingParams(), seed: int = 0,
+               progress: bool = True) -> list[list[str]]:
+        """n chat completions per prompt, each prompt with its own seed."""
+        from vllm import SamplingParams as VLLMSamplingParams
+        sampling = [VLLMSamplingParams(**sampling_kwargs(params, n, prompt_seed(seed, p), self.stop_token_ids))
+                    for p in prompts]
+        outputs = self._generate([self._encode(self.chat_text(p)) for p in prompts], sampling, progress)
+        return [[c.text.strip() for c in sorted(out.outputs, key=lambda c: c.index)] for out in outputs]
+
+    def complete(self, prompts: Sequence[str], params: SamplingParams = SamplingParams(), seed: int = 0,
+                 progress: bool = True) -> list[str]:
+        """One chat completion per prompt (greedy at T = 0)."""
+        return [replies[0] for replies in self.sample(prompts, 1, params, seed, progress)]
+
+    # -- exact scoring ---------------------------------------------------------------------------
+    def answer_logprobs(self, prompt: str, answers: Sequence[str], temperature: float = 1.0) -> np.ndarray:
+        """log P(answer + end-of-turn | chat prompt) under logits / temperature, one per answer."""
+        return self.answer_logprobs_at(prompt, answers, [temperature])[0]
+
+    def answer_logprobs_at(self, prompt: str, answers: Sequence[str], temperatures: Sequence[float]) -> np.ndarray:
+        """answer_logprobs at several temperatures: shape (len(T), len(answers)). See the module docstring
+        for how T != 1 is made exact."""
+        prompt_ids = self._encode(self.chat_text(prompt))
+        answer_ids = [self._encode(a + self.end_of_turn) for a in answers]
+        raw = self._span_logprobs(prompt_ids, answer_ids)
+        tempered = sorted({float(t) for t in temperatures} - {1.0})
+        offsets = self._offsets(prompt_ids, answer_prefixes(answer_ids), tempered) if tempered else {}
+        scores = np.empty((len(temperatures), len(answers)))
+        for i, temperature in enumerate(temperatures):
+            scores[i] = [sum(lps) for lps in raw] if float(temperature) == 1.0 else \
+                tempered_scores(raw, answer_ids, offsets[float(temperature)], float(temperature))
+        return scores
+
+    def continuation_logprobs(self, context: str, continuations: Sequence[str]) -> np.ndarray:
+        """log P(continuation | context) on raw text, no chat template (multiple-choice scoring)."""
+        raw = self._span_logprobs(self._encode(context), [self._encode(c) for c in continuations])
+        return np.array([sum(lps) for lps in raw])
+
+    def _span_logprobs(self, prefix_ids: list[int], continuation_ids: list[list[int]]) -> list[list[float]]:
+        """Per continuation, the raw (T = 1) log-prob of each of its tokens after prefix_ids."""
+        from vllm import SamplingParams as VLLMSamplingParams
+        sequences = [prefix_ids + ids for ids in continuation_ids]
+        # prompt_logprobs=0: just the scored token's log-prob; the one generated token is discarded.
+        outputs = self._generate(sequences, VLLMSamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0))
+        return [span_logprobs(out.prompt_logprobs, seq, len(prefix_ids)) for out, seq in zip(outputs, sequences)]
+
+    def _offsets(self, prompt_ids: list[int], prefixes: list[tuple[int, ...]],
+                 temperatures: list[float]) -> dict[float, dict[tuple[int, ...], float]]:
+        """{T: {prefix: C_T after prompt + prefix}} from one-token generations at T = 1 and at each T."""
+        from vllm import SamplingParams as VLLMSamplingParams
+        sequences = [prompt_ids + list(p) for p in prefixes]
+        top = {}
+        for temperature in (1.0, *temperatures):
+            sampling = VLLMSamplingParams(max_tokens=1, temperature=temperature, top_p=1.0, top_k=0, min_p=0.0,
+                                          logprobs=1, seed=0)
+            top[temperature] = [top_logprob(out.outputs[0].logprobs[0]) for out in self._generate(sequences, sampling)]
+        return {t: {p: tempered_offset(at_1, at_t, t) for p, at_1, at_t in zip(prefixes, top[1.0], top[t])}
+                for t in temperatures}
