@@ -143,15 +143,16 @@ def chain_table(answers: "pd.DataFrame", problems: Sequence[Problem]) -> "pd.Dat
 
 
 def problem_table(chains: "pd.DataFrame") -> "pd.DataFrame":
-    """Per condition and problem: chains, correct chains, distinct paths among all and among correct
-    chains (NaN when none is correct), mean words per chain."""
+    """Per condition and problem: chains, correct chains, chains that compute no new number (they all
+    share the empty path), distinct paths among all and among correct chains (NaN when none is correct),
+    mean words per chain."""
     import pandas as pd
     keys = GROUP + ["problem"]
     out = []
     for key, group in chains.groupby(keys, dropna=False, sort=False):
         correct = group[group["correct"]]
         out.append(dict(zip(keys, key), k=len(group), correct=int(group["correct"].sum()),
-                        distinct_all=group["path"].nunique(),
+                        empty_paths=int((group["steps"] == 0).sum()), distinct_all=group["path"].nunique(),
                         distinct_correct=correct["path"].nunique() if len(correct) else float("nan"),
                         words=float(group["words"].mean())))
     return pd.DataFrame(out)
@@ -167,7 +168,7 @@ def condition_table(per_problem: "pd.DataFrame", n_boot: int = 1000, seed: int =
     for key, group in per_problem.groupby(GROUP, dropna=False, sort=False):
         row = dict(zip(GROUP, key), problems=len(group), k=int(group["k"].max()),
                    n_with_correct=int((group["correct"] > 0).sum()))
-        for column in ("correct", "distinct_all", "distinct_correct", "words"):
+        for column in ("correct", "distinct_all", "distinct_correct", "empty_paths", "words"):
             values = group[column].dropna().to_numpy(dtype=float)
             row[column] = float(values.mean()) if len(values) else float("nan")
             low, high = bootstrap_ci(values, np.mean, n_boot=n_boot, seed=seed) if len(values) else (np.nan, np.nan)

@@ -88,7 +88,16 @@ def test_per_problem_counts_correct_chains_and_distinct_paths():
     assert (vanilla1["correct"], vanilla1["distinct_all"], vanilla1["distinct_correct"]) == (2, 2, 1)
     trained0, trained1 = table.loc[("trained", 0)], table.loc[("trained", 1)]
     assert (trained0["correct"], trained0["distinct_all"]) == (1, 3)          # "8", "8 > 9", "2"
+    assert trained1["empty_paths"] == 0 and table["empty_paths"].sum() == 0
     assert (trained1["correct"], trained1["distinct_all"], trained1["distinct_correct"]) == (2, 3, 2)
+
+
+def test_chains_without_new_numbers_share_the_empty_path():
+    problems = [reasoning.Problem(0, "Tom has 5 apples and buys 3.", "8")]
+    answers = pd.DataFrame([dict(condition="vanilla", seed=np.nan, temperature=1.5, prompt_id="gsm8k0", sample=i,
+                                 answer=text) for i, text in enumerate(["apples are nice", "he has 5 and 3", "8"])])
+    table = reasoning.problem_table(reasoning.chain_table(answers, problems)).iloc[0]
+    assert (table["empty_paths"], table["distinct_all"], table["correct"]) == (2, 2, 1)
 
 
 def test_no_correct_chain_gives_nan_not_zero_distinct_correct():
