@@ -30,6 +30,7 @@ __all__ = [
     "distinct_count",
     "tv_floor",
     "bootstrap_ci",
+    "mean_ci",
     "sampled_summary",
     "exact_summary",
     "tv_between",
@@ -255,6 +256,17 @@ def bootstrap_ci(
     alpha = 1.0 - level
     lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
     return (float(lo), float(hi))
+
+
+def mean_ci(values: Sequence[float], n_boot: int = 1000, seed: int = 0,
+            level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, CI low, CI high): the mean of ``values`` with its percentile bootstrap CI (bootstrap_ci);
+    all nan when there are no values."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return (float("nan"), float("nan"), float("nan"))
+    low, high = bootstrap_ci(values, np.mean, n_boot=n_boot, seed=seed, level=level)
+    return (float(values.mean()), low, high)
 
 
 def sampled_summary(

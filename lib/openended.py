@@ -266,10 +266,9 @@ def category_summary(prompts: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -
         info = dict(zip(KEYS, key))
         for category, part in [(ALL, group)] + list(group.groupby("category", sort=False)):
             for metric in ("distinct_k", "distinct_k_lexical"):
-                values = part[metric].to_numpy(float)
-                low, high = metrics.bootstrap_ci(values, np.mean, n_boot=n_boot, seed=seed)
-                rows.append(dict(condition=info["condition"], task=category, metric=metric, value=values.mean(),
-                                 ci_low=low, ci_high=high, n=len(values), temperature=info["temperature"],
+                value, low, high = metrics.mean_ci(part[metric], n_boot, seed)
+                rows.append(dict(condition=info["condition"], task=category, metric=metric, value=value,
+                                 ci_low=low, ci_high=high, n=len(part), temperature=info["temperature"],
                                  seed=info["seed"], label=info["label"], scope=info["scope"], k=part["k"].mean()))
     return results.tidy(rows)
 
@@ -286,10 +285,10 @@ def differences(prompts: pd.DataFrame, baseline: str, n_boot: int = 1000, seed: 
         for category in [ALL] + list(dict.fromkeys(group.loc[shared, "category"])):
             ids = shared if category == ALL else shared[group.loc[shared, "category"] == category]
             for metric in ("distinct_k", "distinct_k_lexical"):
-                diff = (group.loc[ids, metric] - base.loc[ids, metric]).to_numpy(float)
-                low, high = metrics.bootstrap_ci(diff, np.mean, n_boot=n_boot, seed=seed)
+                diff = group.loc[ids, metric] - base.loc[ids, metric]
+                value, low, high = metrics.mean_ci(diff, n_boot, seed)
                 rows.append(dict(comparison=f"{label} − {baseline}", label=label, baseline=baseline, task=category,
-                                 metric=metric, value=diff.mean(), ci_low=low, ci_high=high, n=len(diff)))
+                                 metric=metric, value=value, ci_low=low, ci_high=high, n=len(diff)))
     return pd.DataFrame(rows)
 
 

@@ -161,18 +161,15 @@ def problem_table(chains: "pd.DataFrame") -> "pd.DataFrame":
 def condition_table(per_problem: "pd.DataFrame", n_boot: int = 1000, seed: int = 0) -> "pd.DataFrame":
     """Per condition: means over problems with percentile-bootstrap CIs over problems. distinct_correct
     averages over the problems with at least one correct chain (n_with_correct says how many)."""
-    import numpy as np
     import pandas as pd
-    from lib.metrics import bootstrap_ci
+    from lib.metrics import mean_ci
     out = []
     for key, group in per_problem.groupby(GROUP, dropna=False, sort=False):
         row = dict(zip(GROUP, key), problems=len(group), k=int(group["k"].max()),
                    n_with_correct=int((group["correct"] > 0).sum()))
         for column in ("correct", "distinct_all", "distinct_correct", "empty_paths", "words"):
-            values = group[column].dropna().to_numpy(dtype=float)
-            row[column] = float(values.mean()) if len(values) else float("nan")
-            low, high = bootstrap_ci(values, np.mean, n_boot=n_boot, seed=seed) if len(values) else (np.nan, np.nan)
-            row[f"{column}_ci_low"], row[f"{column}_ci_high"] = low, high
+            row[column], row[f"{column}_ci_low"], row[f"{column}_ci_high"] = \
+                mean_ci(group[column].dropna(), n_boot, seed)
         out.append(row)
     return pd.DataFrame(out)
 
@@ -182,18 +179,17 @@ def paired_difference(per_problem: "pd.DataFrame", treated: str, column: str, n_
                       seed: int = 0) -> "pd.DataFrame":
     """treated − vanilla on `column`, paired by problem at each temperature and treated seed, with a
     percentile-bootstrap CI over problems (problems where either side is NaN are left out)."""
-    import numpy as np
     import pandas as pd
-    from lib.metrics import bootstrap_ci
+    from lib.metrics import mean_ci
     base = per_problem[per_problem["condition"] == "vanilla"]
     out = []
     for (temperature, treated_seed), group in per_problem[per_problem["condition"] == treated].groupby(
             ["temperature", "seed"], dropna=False, sort=False):
         both = group.merge(base[base["temperature"] == temperature], on="problem", suffixes=("", "_vanilla"))
-        diff = (both[column] - both[f"{column}_vanilla"]).dropna().to_numpy(dtype=float)
-        low, high = bootstrap_ci(diff, np.mean, n_boot=n_boot, seed=seed) if len(diff) else (np.nan, np.nan)
+        diff = (both[column] - both[f"{column}_vanilla"]).dropna()
+        difference, low, high = mean_ci(diff, n_boot, seed)
         out.append(dict(condition=treated, seed=treated_seed, temperature=temperature, metric=column,
                         problems=len(diff), treated=float(both[column].mean()),
                         vanilla=float(both[f"{column}_vanilla"].mean()),
-                        difference=float(diff.mean()) if len(diff) else np.nan, ci_low=low, ci_high=high))
+                        difference=difference, ci_low=low, ci_high=high))
     return pd.DataFrame(out)
