@@ -616,6 +616,12 @@ def get(task_id: str) -> Task:
         raise ValueError(f"unknown task id {task_id!r}; allowed ids: {', '.join(TASK_IDS)}") from None
 
 
+def display_name(task_id: str) -> str:
+    """The task's readable name for tables, charts and sentences; the id itself for tasks outside the panel."""
+    task = _PANEL.get(task_id) if isinstance(task_id, str) else None
+    return task.name if task else str(task_id)
+
+
 def panel(ids: str | Sequence[str] = "all") -> list[Task]:
     """Tasks by id, in the order given; "all" is the ten in TASK_IDS order."""
     if isinstance(ids, str):
