@@ -2,11 +2,14 @@
 
     python -m lib.bench scoring [--profile smollm2-cpu] [--naive-answers 1000]
     python -m lib.bench throughput [--profile smollm2-cpu] [--source PATH] [--device cuda] [--grpo-steps 5]
+    python -m lib.bench vllm-scoring [--profile ci] [--naive-answers 1000]     (where vllm is installed)
 
 scoring:    1. exact scoring of integer 1–1000, KV-cache reuse vs naive (one forward pass per answer);
             2. per task, exact scoring of the whole answer set vs the seed's 50-sample protocol.
 throughput: exact-scoring answers/s, sampling samples/s and GRPO seconds/step on this machine (CPU or
             GPU), with the default recipe's sizes, so two machines can be compared figure by figure.
+vllm-scoring: exact scoring of integer 1–1000 on the vLLM backend, the token-trie walk vs one prompt_logprobs
+            prefill per answer (the profile's `vllm:` settings, else sampling_vllm.SMALL_MODEL_ENGINE).
 """
 from __future__ import annotations
 
@@ -25,28 +28,45 @@ def _timed(fn):
     return value, time.perf_counter() - start
 
 
+def _fast_vs_naive(backend, naive_answers: int, title: str, fast: str, naive: str) -> None:
+    """Time backend.answer_logprobs against backend.answer_logprobs_naive on the first answers of integer 1–1000."""
+    task = tasks.get("integer_1_1000")
+    answers = list(task.answers[:naive_answers])
+    fast_scores, fast_s = _timed(lambda: backend.answer_logprobs(task.prompt, answers))
+    naive_scores, naive_s = _timed(lambda: backend.answer_logprobs_naive(task.prompt, answers))
+    print(f"\n{title}, integer 1–1000, {len(answers)} answers:")
+    print(f"  {naive:36s} {naive_s:8.1f} s")
+    print(f"  {fast:36s} {fast_s:8.1f} s")
+    print(f"  speed-up: {naive_s / fast_s:.1f}x   max |difference|: {np.abs(fast_scores - naive_scores).max():.2e} nats")
+
+
 def scoring(profile: str, naive_answers: int) -> None:
     cfg = config.load(profile, "01")
     loaded = models.load(cfg.model)
     backend = sampling.TransformersBackend(loaded, score_batch_size=cfg.score_batch_size,
                                            sample_batch_size=cfg.sample_batch_size)
     print(models.describe_load(loaded))
-    task = tasks.get("integer_1_1000")
-    answers = list(task.answers[:naive_answers])
-    fast, fast_s = _timed(lambda: backend.answer_logprobs(task.prompt, answers))
-    naive, naive_s = _timed(lambda: backend.answer_logprobs_naive(task.prompt, answers))
-    print(f"\nexact scoring, integer 1–1000, {len(answers)} answers:")
-    print(f"  naive (forward per answer): {naive_s:8.1f} s")
-    print(f"  KV-cache reuse (batched):   {fast_s:8.1f} s")
-    print(f"  speed-up: {naive_s / fast_s:.1f}x   max |difference|: {np.abs(fast - naive).max():.2e} nats")
+    _fast_vs_naive(backend, naive_answers, "exact scoring", "KV-cache reuse (batched):", "naive (forward per answer):")
 
     params = sampling.SamplingParams(temperature=1.0, max_new_tokens=cfg.max_new_tokens)
     print(f"\nper task: exact scoring of A vs the 50-sample protocol (max_new_tokens={cfg.max_new_tokens}):")
     print(f"  {'task':16s} {'k':>5s} {'exact s':>8s} {'50 samples s':>13s} {'ratio':>6s}")
     for task in tasks.panel("all"):
-        _, exact_s = _timed(lambda: distributions.exact_distribution(backend, task))
+        _, exact_s = _timed(lambda: distributions.score_exact(backend, task, [1.0]))
         _, sample_s = _timed(lambda: backend.sample([task.prompt], 50, params, seed=cfg.seed, progress=False))
         print(f"  {task.id:16s} {task.k:5d} {exact_s:8.2f} {sample_s:13.2f} {sample_s / exact_s:6.1f}x")
+
+
+def vllm_scoring(profile: str, naive_answers: int) -> None:
+    from lib import sampling_vllm
+    cfg = config.load(profile, "01")
+    backend = sampling_vllm.VLLMBackend(cfg.model, engine=cfg.vllm or sampling_vllm.SMALL_MODEL_ENGINE)
+    print(backend.describe())
+    warm = tasks.get("integer_1_10")      # the first requests of an engine pay one-off costs
+    backend.answer_logprobs(warm.prompt, warm.answers)
+    backend.answer_logprobs_naive(warm.prompt, warm.answers)
+    _fast_vs_naive(backend, naive_answers, "vLLM exact scoring", "token trie (prefix-cached requests):",
+                   "per answer (prompt_logprobs prefill):")
 
 
 def throughput(profile: str, source: str | None, device: str | None, grpo_steps: int, n_samples: int,
@@ -94,7 +114,7 @@ def throughput(profile: str, source: str | None, device: str | None, grpo_steps:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.bench")
-    parser.add_argument("what", choices=["scoring", "throughput"])
+    parser.add_argument("what", choices=["scoring", "throughput", "vllm-scoring"])
     parser.add_argument("--profile", default="smollm2-cpu")
     parser.add_argument("--naive-answers", type=int, default=1000)
     parser.add_argument("--source", help="model source overriding the profile's (e.g. a local .gguf file)")
@@ -105,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.what == "scoring":
         scoring(args.profile, args.naive_answers)
+    elif args.what == "vllm-scoring":
+        vllm_scoring(args.profile, args.naive_answers)
     else:
         throughput(args.profile, args.source, args.device, args.grpo_steps, args.samples, args.json)
     return 0

@@ -6,19 +6,16 @@ question, the four choices as "A. …" to "D. …", then "Answer:"; the model's 
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import random
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from lib import data, reasoning, results
+from lib import data, reasoning
 from lib.metrics import wilson_ci
 from lib.sampling import SamplingParams
 
@@ -115,10 +112,10 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def accuracy_row(per_item: pd.DataFrame, benchmark: str, condition: str, seed: int | None) -> dict:
+def accuracy_row(per_item: pd.DataFrame, benchmark: str, condition: str, train_seed: int | None) -> dict:
     correct, n = int(per_item["correct"].sum()), len(per_item)
     low, high = wilson_ci(correct, n)
-    return dict(benchmark=benchmark, condition=condition, seed=seed, n=n, correct=correct,
+    return dict(benchmark=benchmark, condition=condition, train_seed=train_seed, n=n, correct=correct,
                 accuracy=correct / n if n else float("nan"), ci_low=low, ci_high=high)
 
 
@@ -130,22 +127,14 @@ def paired_test(vanilla: pd.DataFrame, trained: pd.DataFrame, key: str) -> dict:
     return dict(n=len(both), only_vanilla=b, only_trained=c, p_value=mcnemar_exact(b, c))
 
 
-def evaluate(backend, questions: Sequence[Question], problems: Sequence[reasoning.Problem], max_new_tokens: int,
-             cache_dir=None, model_id: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(MMLU per question, GSM8K greedy per problem) for one model; each table is cached on disk, keyed
-    by the model and the items, so an interrupted run keeps the conditions it finished."""
-    def cached(name: str, items: list[int], compute) -> pd.DataFrame:
-        if cache_dir is None:
-            return compute()
-        key = hashlib.sha256(json.dumps([model_id, items, max_new_tokens]).encode()).hexdigest()[:16]
-        path = Path(cache_dir) / f"{name}-{key}.csv"
-        if path.exists():
-            return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"predicted": str, "gold": str})
-        table = compute()
-        results.write(Path(cache_dir), path.stem, table)
-        return table
-
-    mmlu = cached("mmlu", [q.index for q in questions], lambda: score_mmlu(backend, questions))
-    gsm8k = cached("gsm8k-greedy", [p.index for p in problems],
-                   lambda: gsm8k_greedy(backend, problems, max_new_tokens))
-    return mmlu, gsm8k
+def evaluate(condition, questions: Sequence[Question], problems: Sequence[reasoning.Problem],
+             max_new_tokens: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(MMLU per question, GSM8K greedy per problem) for one condition, through the one cache (keyed by the
+    weights, the adapter and the items): an interrupted run keeps the conditions it finished, and a cached
+    condition loads no model."""
+    mmlu = condition.cached("mmlu", [mmlu_prompt(q) for q in questions],
+                            lambda backend: score_mmlu(backend, questions).to_dict("records"))
+    gsm8k = condition.cached("gsm8k-greedy", [reasoning.prompt(p.question) for p in problems],
+                             lambda backend: gsm8k_greedy(backend, problems, max_new_tokens).to_dict("records"),
+                             params=dict(temperature=0, max_new_tokens=max_new_tokens))
+    return pd.DataFrame(mmlu), pd.DataFrame(gsm8k)

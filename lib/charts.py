@@ -9,12 +9,11 @@ from lib import tasks as task_panel
 alt.renderers.enable("svg")
 alt.data_transformers.disable_max_rows()
 
-TASK_NAMES = {t.id: t.name for t in task_panel.panel("all")}
 
 
 def _named(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
-    frame["task_name"] = frame["task"].map(lambda t: TASK_NAMES.get(t, t))
+    frame["task_name"] = frame["task"].map(task_panel.display_name)
     return frame
 
 
@@ -29,7 +28,7 @@ def answer_distribution(dist: pd.DataFrame, task: str = "integer_1_100") -> alt.
         y=alt.Y("p_exact:Q", title="exact probability (renormalized over A)"),
         tooltip=["answer", alt.Tooltip("p_exact:Q", format=".4f")])
     uniform = alt.Chart(pd.DataFrame({"u": [1 / k]})).mark_rule(color="black", strokeDash=[4, 3]).encode(y="u:Q")
-    return (bars + uniform).properties(width=720, height=220, title=f"{TASK_NAMES.get(task, task)}: "
+    return (bars + uniform).properties(width=720, height=220, title=f"{task_panel.display_name(task)}: "
                                        "exact answer distribution at T=1 (dashed: uniform)")
 
 
@@ -81,7 +80,7 @@ def exact_vs_parsed(dist: pd.DataFrame, tasks: list[str], top: int = 8) -> alt.F
 def learning_curves(logs: pd.DataFrame) -> alt.VConcatChart:
     """Per recipe (colour) and seed (line): reward mean, strict-valid rate, and exact TV of the trained task."""
     base = alt.Chart(logs).encode(x=alt.X("step:Q", title="GRPO step"),
-                                  color=alt.Color("recipe:N"), detail="seed:N")
+                                  color=alt.Color("recipe:N"), detail="train_seed:N")
     panels = []
     for field, title in (("reward", "reward (mean over the group)"), ("valid_rate", "strict-valid replies"),
                          ("exact_tv", "exact TV, trained task")):
@@ -130,7 +129,7 @@ def correction_fit(bias: pd.DataFrame) -> alt.LayerChart:
         y=alt.Y("p_exact:Q", title="exact probability (renormalized over A)"),
         tooltip=["answer", alt.Tooltip("p_exact:Q", format=".4f"), alt.Tooltip("bias:Q", format=".2f")])
     uniform = alt.Chart(pd.DataFrame({"u": [1 / k]})).mark_rule(color="black", strokeDash=[4, 3]).encode(y="u:Q")
-    return (bars + uniform).properties(width=720, height=200, title=f"{TASK_NAMES.get(task, task)}: vanilla (bars); "
+    return (bars + uniform).properties(width=720, height=200, title=f"{task_panel.display_name(task)}: vanilla (bars); "
                                        "with the fitted bias b(a) = −log p(a) every answer sits on the dashed line")
 
 
@@ -169,7 +168,7 @@ def temperature_sweep(sweep: pd.DataFrame, trained: pd.DataFrame | None = None) 
         x=x, y=alt.Y("value:Q", title="exact TV from uniform", scale=alt.Scale(domain=[0, 1])), color=color,
         tooltip=["task_name", "temperature", alt.Tooltip("value:Q", format=".3f")])
     if trained is not None and len(trained):
-        mean = _named(trained[(trained["metric"] == "exact_tv") & trained["seed"].isna()])
+        mean = _named(trained[(trained["metric"] == "exact_tv") & trained["train_seed"].isna()])
         tv = tv + alt.Chart(mean).mark_point(shape="diamond", size=120, filled=True).encode(
             x=x, y="value:Q", color=color, tooltip=["task_name", alt.Tooltip("value:Q", format=".3f", title="trained TV")])
     mass = alt.Chart(frame[frame["metric"] == "raw_mass"]).mark_line(point=True).encode(
@@ -181,15 +180,15 @@ def temperature_sweep(sweep: pd.DataFrame, trained: pd.DataFrame | None = None) 
 
 def temperature_tax(tax: pd.DataFrame) -> alt.LayerChart:
     """Share of plain samples that parse to no answer, vs T, with Wilson 95% CIs."""
-    frame = _named(tax)
+    frame = _named(tax[tax["metric"] == "sampled_invalid_rate"])
     base = alt.Chart(frame).encode(x=alt.X("temperature:Q", title="temperature T"),
                                    color=alt.Color("task_name:N", title="task"))
-    y = alt.Y("value:Q", title="unparseable samples", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"))
+    y = alt.Y("value:Q", title="invalid samples", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"))
     lines = base.mark_line(point=True).encode(
         y=y, tooltip=["task_name", "temperature", alt.Tooltip("value:Q", format=".0%"), "n"])
     bars = base.mark_errorbar(opacity=0.4, thickness=2).encode(
-        y=alt.Y("ci_low:Q", title="unparseable samples"), y2="ci_high:Q")
-    return (bars + lines).properties(width=420, height=240, title="The tax: unparseable samples vs temperature (95% CI)")
+        y=alt.Y("ci_low:Q", title="invalid samples"), y2="ci_high:Q")
+    return (bars + lines).properties(width=420, height=240, title="The tax: invalid samples vs temperature (95% CI)")
 
 
 def method_comparison(comparison: pd.DataFrame, order: list[str] | None = None) -> alt.FacetChart:
@@ -226,7 +225,7 @@ def method_comparison(comparison: pd.DataFrame, order: list[str] | None = None) 
 # -- 06 reasoning paths, 07 capability ---------------------------------------------------------
 
 def _condition_label(frame: pd.DataFrame) -> pd.Series:
-    seed = frame["seed"].map(lambda s: "" if pd.isna(s) else f" seed {int(s)}")
+    seed = frame["train_seed"].map(lambda s: "" if pd.isna(s) else f" seed {int(s)}")
     temperature = frame["temperature"].map(lambda t: f" · T={t:g}") if "temperature" in frame else ""
     return frame["condition"] + seed + temperature
 

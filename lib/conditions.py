@@ -1,8 +1,20 @@
-"""The conditions notebooks compare: "vanilla" (the profile's model) and "trained" (the model with a
-LoRA adapter saved by 04_grpo_train under runs/<profile>/adapters/<recipe>/seed<k>/)."""
+"""The conditions notebooks compare, and the one runner that serves them.
+
+A `Condition` is a model + an optional LoRA adapter (saved by 04_grpo_train under
+runs/<profile>/adapters/<recipe>/seed<k>/) + a backend + a label. It loads its backend at most once, and
+only when a value is not in the cache (`lib.cache`, keyed by the weights' and the adapter's hashes), so a
+rerun with everything cached loads no model. One model is in memory at a time.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from lib import artifacts
+from lib.cache import CACHE_VERSION, Cache, adapter_sha256, digest
+from lib.registry import ModelSpec
 
 
 class MissingAdapters(FileNotFoundError):
@@ -23,18 +35,106 @@ def trained_adapters(run_dir: Path, recipe: str) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def recipe_adapters(cfg, seeds: str | list[int] = "all") -> tuple[str, dict[int, Path]]:
-    """(recipe, {seed: adapter dir}) for params' `recipe`; "selected" means the recipe 04 selected
-    (04_selection.csv). `seeds` keeps only the stated seeds. Raises MissingAdapters, saying to run 04."""
+# The one model in memory: (condition identity, backend). Loading another condition drops it first.
+_LOADED: dict[str, Any] = {}
+
+
+@dataclass(eq=False)
+class Condition:
+    """A model (spec + adapter) served by one backend, named in tables by `condition` (vanilla or a recipe)
+    and `train_seed` (the adapter's training seed; None for vanilla)."""
+    spec: ModelSpec
+    cache_dir: Path
+    condition: str = "vanilla"
+    train_seed: int | None = None
+    adapter: Path | None = None
+    backend_name: str = "transformers"
+    backend_options: dict = field(default_factory=dict)
+    loader: Callable[["Condition"], Any] | None = None      # tests substitute a fake backend here
+
+    @property
+    def label(self) -> str:
+        return self.condition if self.train_seed is None else f"{self.condition} seed {self.train_seed}"
+
+    @cached_property
+    def identity(self) -> dict:
+        """What produced this condition's outputs: weight and adapter hashes and the backend."""
+        from lib.models import weights_sha256
+        return dict(weights=weights_sha256(self.spec), adapter=adapter_sha256(self.adapter),
+                    backend=self.backend_name)
+
+    @property
+    def backend(self):
+        """The loaded backend (loaded here on first use; any other condition's model is released first)."""
+        key = digest(**self.identity, options=self.backend_options)
+        if key not in _LOADED:
+            release()
+            _LOADED[key] = self.loader(self) if self.loader else self._load()
+        return _LOADED[key]
+
+    def _load(self):
+        from lib import sampling
+        return sampling.load_backend(self.spec, self.backend_name, adapter=self.adapter, **self.backend_options)
+
+    def describe(self) -> str:
+        """One line for a notebook: the model, its weight hash and adapter, and the backend (loads nothing)."""
+        adapter = f" + adapter `{self.adapter}`" if self.adapter else ""
+        return (f"{self.label}: model `{self.spec.source}` (weights sha256 {self.identity['weights'][:12]}…){adapter} "
+                f"on {self.backend_name}; outputs are cached under `{self.cache_dir}` by content.")
+
+    # -- the one cache -----------------------------------------------------------------------
+    def key(self, kind: str, what: Any, params: Any = None, seed: int | None = None) -> str:
+        return digest(**self.identity, kind=kind, what=what, params=params, seed=seed, version=CACHE_VERSION)
+
+    def cached(self, kind: str, what: Any, make: Callable[[Any], Any], params: Any = None,
+               seed: int | None = None) -> Any:
+        """The value `make(backend)` would compute for (kind, what, params, seed), from the cache when stored.
+        The backend loads only when the value is missing."""
+        found = self.stored(kind, what, params, seed)
+        return found if found is not None else self.store(kind, what, make(self.backend), params, seed)
+
+    def stored(self, kind: str, what: Any, params: Any = None, seed: int | None = None) -> Any | None:
+        """The cached value, or None (never computes)."""
+        return Cache(self.cache_dir).get(kind, self.key(kind, what, params, seed))
+
+    def store(self, kind: str, what: Any, value: Any, params: Any = None, seed: int | None = None) -> Any:
+        """Put a value computed elsewhere (e.g. several temperatures scored in one pass) into the cache."""
+        about = dict(self.identity, label=self.label, adapter_dir=str(self.adapter or ""))
+        return Cache(self.cache_dir).put(kind, self.key(kind, what, params, seed), value, about)
+
+
+def release() -> None:
+    """Free the model in memory (the next condition that needs one loads its own)."""
+    _LOADED.clear()
+    import gc
+    gc.collect()
+
+
+def vanilla(cfg) -> Condition:
+    """The profile's model on its backend, no adapter."""
+    return Condition(cfg.model, cfg.run_dir / "cache", backend_name=cfg.backend,
+                     backend_options=cfg.backend_options)
+
+
+def trained(cfg, recipe: str, seed: int) -> Condition:
+    """The profile's model with the adapter 04 trained for (recipe, seed)."""
+    path = adapter_dir(cfg.run_dir, recipe, seed)
+    if not (path / "adapter_config.json").exists():
+        raise MissingAdapters(f"no adapter for recipe {recipe!r} seed {seed} at {path}: run notebook "
+                              "04_grpo_train first (make report NB=04)")
+    return Condition(cfg.model, cfg.run_dir / "cache", recipe, seed, path, cfg.backend, cfg.backend_options)
+
+
+def recipe_conditions(cfg, seeds: str | Sequence[int] = "all") -> tuple[str, list[Condition]]:
+    """(recipe, one condition per trained seed) for params' `recipe`; "selected" means the recipe 04 selected.
+    `seeds` keeps only the stated seeds. Raises MissingAdapters, saying to run 04."""
     recipe = cfg.recipe
     if recipe == "selected":
-        path = Path(cfg.results_dir) / "04_selection.csv"
-        if not path.exists():
-            raise MissingAdapters(f"no recipe selected yet ({path} is missing): run notebook "
-                                  "04_grpo_train first (make report NB=04)")
-        import pandas as pd
-        selection = pd.read_csv(path)
-        recipe = selection.loc[selection["role"] == "selected", "recipe"].item()
+        try:
+            recipe = artifacts.selected_recipe(cfg.results_dir)
+        except FileNotFoundError as err:
+            raise MissingAdapters(f"no recipe selected yet ({err}): run notebook 04_grpo_train first "
+                                  "(make report NB=04)") from None
     adapters = trained_adapters(cfg.run_dir, recipe)
     if seeds != "all":
         missing = sorted(set(seeds) - set(adapters))
@@ -42,53 +142,9 @@ def recipe_adapters(cfg, seeds: str | list[int] = "all") -> tuple[str, dict[int,
             raise MissingAdapters(f"recipe {recipe!r} has no adapter for seed(s) {missing} "
                                   f"(trained: {sorted(adapters)}); change trained_seeds or run 04 with those seeds")
         adapters = {s: adapters[s] for s in seeds}
-    return recipe, adapters
+    return recipe, [trained(cfg, recipe, seed) for seed in adapters]
 
 
-def model_id(spec, adapter: Path | None, backend: str = "transformers") -> str:
-    """What cache keys use to tell the vanilla model and each adapter apart (and another backend's samples)."""
-    name = f"{spec.source}+{adapter}" if adapter else spec.source
-    return name if backend == "transformers" else f"{name}@{backend}"
-
-
-def backend_for(cfg, adapter: Path | None = None):
-    """The profile's backend (cfg.backend, cfg.backend_options) on its model, with the adapter when given."""
-    return load_backend(cfg.model, adapter, cfg.backend_options, cfg.backend)
-
-
-def cache_id(cfg, adapter: Path | None = None) -> str:
-    """model_id for the profile's model and backend."""
-    return model_id(cfg.model, adapter, cfg.backend)
-
-
-def vanilla_and_trained(cfg) -> list[tuple[str, int | None, Path | None]]:
-    """[(condition, seed, adapter)]: vanilla first, then the params' recipe at each of its trained_seeds."""
-    recipe, adapters = recipe_adapters(cfg, cfg.trained_seeds)
-    return [("vanilla", None, None)] + [(recipe, seed, path) for seed, path in adapters.items()]
-
-
-def evaluate(spec, adapter: Path | None, panel, condition: str, seed: int | None, n_samples: int,
-             params, sample_seed: int, cache_dir: Path | None, backend_options: dict | None = None,
-             n_boot: int = 1000, backend: str = "transformers") -> tuple[list[dict], dict]:
-    """Exact distributions at T=1 and the seed's n-sample protocol for one condition.
-
-    Returns (long-format rows, {task_id: ExactDistribution}).
-    """
-    from lib import distributions
-
-    model = load_backend(spec, adapter, backend_options, backend)
-    exact = distributions.exact_panel(model, panel, temperature=1.0)
-    samples = distributions.sample_panel(model, panel, n=n_samples, params=params, seed=sample_seed,
-                                         cache_dir=cache_dir, model_id=model_id(spec, adapter, backend))
-    rows = distributions.exact_rows(exact, condition, seed) + \
-        distributions.sampled_rows(samples, condition, params.temperature, sample_seed, "sampled", n_boot)
-    for row in rows:
-        row["seed"] = seed
-    return rows, exact
-
-
-def load_backend(spec, adapter: Path | None = None, backend_options: dict | None = None,
-                 backend: str = "transformers"):
-    """The profile's backend on its model, with the adapter (merged by transformers, a LoRA request in vLLM)."""
-    from lib import sampling
-    return sampling.load_backend(spec, backend, adapter=adapter, **(backend_options or {}))
+def vanilla_and_trained(cfg) -> list[Condition]:
+    """Vanilla first, then the params' recipe at each of its trained_seeds."""
+    return [vanilla(cfg), *recipe_conditions(cfg, cfg.trained_seeds)[1]]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from lib.models import REPO_ROOT
+from lib.paths import REPO_ROOT
 
 # name -> (file under a data directory, hub dataset id, hub config, split)
 DATASETS = {

@@ -1,12 +1,9 @@
 """A task's answer distribution, two ways: exact (teacher-forced scoring of every answer in A) and
-sampled (free-text completions parsed to answers). Sampled replies are cached on disk per task, so
-an interrupted notebook resumes where it stopped."""
+sampled (free-text completions parsed to answers). Both come from a `Condition` through the one cache,
+so a later notebook reuses what an earlier one computed and an interrupted one resumes where it stopped."""
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -14,7 +11,7 @@ from scipy.special import logsumexp
 from tqdm import tqdm
 
 from lib import metrics
-from lib.results import write_json
+from lib.conditions import Condition
 from lib.sampling import Backend, SamplingParams
 from lib.tasks import Task
 
@@ -34,9 +31,9 @@ class ExactDistribution:
         return metrics.exact_summary(self.logp, self.task.answers)
 
 
-def exact_distributions(backend: Backend, task: Task, temperatures: Sequence[float]) -> dict[float, ExactDistribution]:
-    """{T: exact distribution}, each answer's mass summed over its surface forms; one scoring pass
-    for all temperatures where the backend can (answer_logprobs_at), else one per temperature."""
+def score_exact(backend: Backend, task: Task, temperatures: Sequence[float]) -> dict[float, ExactDistribution]:
+    """{T: exact distribution} straight from a backend (no cache: the model being trained uses this), each
+    answer's mass summed over its surface forms; one scoring pass for all temperatures where the backend can."""
     forms = [task.surface_forms(a) for a in task.answers]
     flat = [f for group in forms for f in group]
     if hasattr(backend, "answer_logprobs_at"):
@@ -48,14 +45,44 @@ def exact_distributions(backend: Backend, task: Task, temperatures: Sequence[flo
             for t, row in zip(temperatures, scores)}
 
 
-def exact_distribution(backend: Backend, task: Task, temperature: float = 1.0) -> ExactDistribution:
-    return exact_distributions(backend, task, [temperature])[float(temperature)]
+def _exact_what(task: Task) -> dict:
+    return dict(prompt=task.prompt, answers=[task.surface_forms(a) for a in task.answers])
 
 
-def exact_panel(backend: Backend, tasks: Sequence[Task], temperature: float = 1.0,
+def exact_distributions(condition: Condition, task: Task, temperatures: Sequence[float]) -> dict[float, ExactDistribution]:
+    """{T: exact distribution} for a condition, from the cache where stored; the temperatures still missing
+    are scored in one pass (the model loads only then)."""
+    what = _exact_what(task)
+    out = {}
+    for t in temperatures:
+        logp = condition.stored("exact", what, dict(temperature=float(t)))
+        if logp is not None:
+            out[float(t)] = ExactDistribution(task, float(t), np.array(logp, dtype=float))
+    missing = [float(t) for t in temperatures if float(t) not in out]
+    if missing:
+        scored = score_exact(condition.backend, task, missing)
+        for t, dist in scored.items():
+            condition.store("exact", what, dist.logp.tolist(), dict(temperature=t))
+        out.update(scored)
+    return {float(t): out[float(t)] for t in temperatures}
+
+
+def exact_distribution(condition: Condition, task: Task, temperature: float = 1.0) -> ExactDistribution:
+    return exact_distributions(condition, task, [temperature])[float(temperature)]
+
+
+def exact_panel(condition: Condition, tasks: Sequence[Task], temperature: float = 1.0,
                 progress: bool = True) -> dict[str, ExactDistribution]:
-    return {t.id: exact_distribution(backend, t, temperature)
-            for t in tqdm(tasks, desc=f"exact scoring T={temperature}", disable=not progress)}
+    return {t.id: exact_distribution(condition, t, temperature)
+            for t in tqdm(tasks, desc=f"{condition.label}: exact scoring T={temperature:g}", disable=not progress)}
+
+
+def exact_sweep(condition: Condition, tasks: Sequence[Task], temperatures: Sequence[float],
+                progress: bool = True) -> dict[float, dict[str, ExactDistribution]]:
+    """{T: {task: exact distribution}}: one scoring pass per task for the temperatures not yet cached."""
+    by_task = {t.id: exact_distributions(condition, t, temperatures)
+               for t in tqdm(tasks, desc=f"exact scoring at {len(temperatures)} temperatures", disable=not progress)}
+    return {float(t): {task_id: dists[float(t)] for task_id, dists in by_task.items()} for t in temperatures}
 
 
 @dataclass
@@ -74,63 +101,66 @@ class Samples:
         return metrics.sampled_summary(self.answers, self.task.answers, seed=seed, n_boot=n_boot)
 
 
-def _cache_key(model_id: str, prompt: str, n: int, params: SamplingParams, seed: int) -> str:
-    blob = json.dumps([model_id, prompt, n, asdict(params), seed], sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def sample_prompt(backend: Backend, prompt: str, n: int, params: SamplingParams, seed: int,
-                  cache_dir: Path | None = None, model_id: str = "", name: str = "prompt",
-                  progress: bool = True) -> list[str]:
-    """n completions of one prompt, read from / written to cache_dir/<name>-<key>.json when given, so an
-    interrupted run keeps every prompt it finished. model_id must tell models (and adapters) apart."""
-    path = Path(cache_dir) / f"{name}-{_cache_key(model_id, prompt, n, params, seed)}.json" if cache_dir else None
-    if path and path.exists():
-        return json.loads(path.read_text())["replies"]
-    replies = backend.sample([prompt], n, params, seed=seed, progress=progress)[0]
-    if path:
-        write_json(path, {"name": name, "prompt": prompt, "n": n, "seed": seed,
-                          "params": asdict(params), "replies": replies})
+def sample_replies(condition: Condition, prompt: str, n: int, params: SamplingParams, seed: int) -> list[str]:
+    """n replies to one prompt, from the cache where this exact draw is stored (an interrupted run keeps
+    every prompt it finished). The draws made are listed per (prompt, params, seed) for `stored_head`."""
+    replies = condition.cached("samples", prompt, lambda backend: backend.sample([prompt], n, params, seed=seed,
+                                                                                   progress=False)[0],
+                               dict(asdict(params), n=n), seed)
+    drawn = condition.stored("draws", prompt, asdict(params), seed) or []
+    if n not in drawn:
+        condition.store("draws", prompt, sorted(drawn + [n]), asdict(params), seed)
     return replies
 
 
-def sample_task(backend: Backend, task: Task, n: int, params: SamplingParams, seed: int,
-                cache_dir: Path | None = None, model_id: str = "", progress: bool = True) -> Samples:
-    """n completions of the task's prompt; read from / written to cache_dir when given."""
-    return Samples(task, sample_prompt(backend, task.prompt, n, params, seed, cache_dir, model_id, task.id, progress))
+def stored_head(condition: Condition, prompt: str, n: int, params: SamplingParams, seed: int) -> list[str]:
+    """The first n replies of the smallest stored draw of at least n with the same prompt, params and seed
+    (i.i.d. replies, so its head is a sample of n: 03 reads 01's replies this way); a new draw of n when none."""
+    drawn = [m for m in condition.stored("draws", prompt, asdict(params), seed) or [] if m >= n]
+    return sample_replies(condition, prompt, min(drawn) if drawn else n, params, seed)[:n]
 
 
-def sample_panel(backend: Backend, tasks: Sequence[Task], n: int, params: SamplingParams, seed: int,
-                 cache_dir: Path | None = None, model_id: str = "") -> dict[str, Samples]:
-    out = {}
-    for task in tqdm(tasks, desc=f"sampling {n} per task", unit="task"):
-        out[task.id] = sample_task(backend, task, n, params, seed, cache_dir, model_id)
-    return out
+def sample_task(condition: Condition, task: Task, n: int, params: SamplingParams, seed: int) -> Samples:
+    return Samples(task, sample_replies(condition, task.prompt, n, params, seed))
 
 
-# -- tidy tables ------------------------------------------------------------------------------
-def exact_rows(exact: dict[str, ExactDistribution], condition: str, seed: int | None = None) -> list[dict]:
-    """Long-format rows: exact_tv, raw_mass, exact_entropy per task."""
+def sample_panel(condition: Condition, tasks: Sequence[Task], n: int, params: SamplingParams, seed: int,
+                 reuse_stored: bool = False) -> dict[str, Samples]:
+    """n replies per task; with reuse_stored, the head of a longer stored draw where there is one."""
+    draw = stored_head if reuse_stored else sample_replies
+    return {task.id: Samples(task, draw(condition, task.prompt, n, params, seed))
+            for task in tqdm(tasks, desc=f"{condition.label}: {n} samples per task, T={params.temperature:g}",
+                             unit="task")}
+
+
+# -- tidy rows: the one exact builder and the one sampled builder -------------------------------
+def exact_rows(exact: dict[str, ExactDistribution], condition: str, train_seed: int | None = None,
+               **extra) -> list[dict]:
+    """Long-format rows per task: exact_tv, raw_mass, exact_entropy (n = k)."""
     rows = []
     for task_id, dist in exact.items():
         s = dist.summary()
-        base = dict(condition=condition, task=task_id, n=s["k"], temperature=dist.temperature, seed=seed)
+        base = dict(condition=condition, task=task_id, n=s["k"], temperature=dist.temperature,
+                    train_seed=train_seed, **extra)
         rows += [dict(base, metric="exact_tv", value=s["exact_tv"]),
                  dict(base, metric="raw_mass", value=s["raw_mass"]),
                  dict(base, metric="exact_entropy", value=s["normalized_entropy"])]
     return rows
 
 
-def sampled_rows(samples: dict[str, Samples], condition: str, temperature: float, seed: int,
-                 prefix: str = "sampled", n_boot: int = 1000) -> list[dict]:
-    """Long-format rows: sampled TV (bootstrap CI) beside its floor, invalid/other rates, entropy, distinct."""
+def sampled_rows(samples: dict[str, Samples], condition: str, temperature: float, sample_seed: int,
+                 prefix: str = "sampled", n_boot: int = 1000, train_seed: int | None = None, **extra) -> list[dict]:
+    """Long-format rows per task: sampled TV (bootstrap CI) beside its floor (n = valid answers), the invalid
+    rate (Wilson CI), other rate, entropy, distinct and valid counts."""
     rows = []
     for task_id, smp in samples.items():
-        s = smp.summary(seed=seed, n_boot=n_boot)
-        base = dict(condition=condition, task=task_id, n=s["n"], temperature=temperature, seed=seed)
+        s = smp.summary(seed=sample_seed, n_boot=n_boot)
+        low, high = metrics.wilson_ci(s["n"] - s["n_valid"], s["n"])
+        base = dict(condition=condition, task=task_id, n=s["n"], temperature=temperature, train_seed=train_seed,
+                    sample_seed=sample_seed, **extra)
         rows += [dict(base, metric=f"{prefix}_tv", value=s["sampled_tv"], ci_low=s["tv_ci_low"], ci_high=s["tv_ci_high"]),
-                 dict(base, metric=f"{prefix}_tv_floor", value=s["tv_floor"]),
-                 dict(base, metric=f"{prefix}_invalid_rate", value=s["invalid_rate"]),
+                 dict(base, metric=f"{prefix}_tv_floor", value=s["tv_floor"], n=s["n_valid"]),
+                 dict(base, metric=f"{prefix}_invalid_rate", value=s["invalid_rate"], ci_low=low, ci_high=high),
                  dict(base, metric=f"{prefix}_other_rate", value=s["other_rate"]),
                  dict(base, metric=f"{prefix}_entropy", value=s["normalized_entropy"]),
                  dict(base, metric=f"{prefix}_distinct", value=s["distinct"]),
@@ -138,8 +168,20 @@ def sampled_rows(samples: dict[str, Samples], condition: str, temperature: float
     return rows
 
 
+def seed_means(rows: list[dict], keys: Sequence[str]) -> list[dict]:
+    """Per-seed rows averaged over train_seed (train_seed empty; seeds, seed_min, seed_max beside the mean)."""
+    import pandas as pd
+    if not rows:
+        return []
+    frame = pd.DataFrame(rows)
+    keys = [k for k in keys if k in frame]
+    mean = frame.groupby(keys, sort=False, dropna=False)["value"].agg(["mean", "min", "max", "count"]).reset_index()
+    return [dict({k: r[k] for k in keys}, value=r["mean"], seeds=int(r["count"]), seed_min=r["min"],
+                 seed_max=r["max"]) for _, r in mean.iterrows()]
+
+
 def exact_vs_parsed_rows(exact: dict[str, ExactDistribution], samples: dict[str, Samples],
-                         condition: str, seed: int) -> list[dict]:
+                         condition: str, sample_seed: int) -> list[dict]:
     """TV between the exact distribution and the parsed-sample distribution, both over A."""
     rows = []
     for task_id, smp in samples.items():
@@ -148,7 +190,7 @@ def exact_vs_parsed_rows(exact: dict[str, ExactDistribution], samples: dict[str,
         value = metrics.tv_between(dist.p, parsed) if parsed.sum() > 0 else float("nan")
         in_a = sum(a in set(dist.task.answers) for a in smp.answers)
         rows.append(dict(condition=condition, task=task_id, metric="exact_vs_parsed_tv", value=value,
-                         n=in_a, temperature=dist.temperature, seed=seed))
+                         n=in_a, temperature=dist.temperature, sample_seed=sample_seed))
     return rows
 
 

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
@@ -21,29 +21,14 @@ from transformers import TrainerCallback
 
 from lib import distributions, metrics, models
 from lib.conditions import adapter_dir
+from lib.recipes import Recipe   # re-exported: lib.grpo.Recipe keeps working
 from lib.rewards import RunningHistogram, make_reward
-from lib.sampling import TransformersBackend
+from lib.sampling import TransformersBackend, chat_messages
 from lib.tasks import Task
 
 HISTOGRAM_FILE = "reward_histogram.json"
 MOE_CONFIG_KEYS = ("num_experts", "num_local_experts", "n_routed_experts")
 ATTENTION_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj"]
-
-
-@dataclass(frozen=True)
-class Recipe:
-    name: str
-    reward: str                     # validity | uniqueness | histogram (lib.rewards)
-    seeds: tuple[int, ...] = (0,)
-    lora: bool = True               # False: full fine-tuning
-    lora_r: int = 16
-    lora_alpha: int = 32
-    learning_rate: float = 1e-4
-    beta: float = 0.0               # KL weight against the reference model (trl default 0)
-    steps: int = 50
-    num_generations: int = 8
-    max_completion_length: int = 12
-    temperature: float = 1.0
 
 
 class ExactTVCallback(TrainerCallback):
@@ -85,7 +70,7 @@ def exact_point(model, tokenizer, task: Task) -> dict:
     was_training = model.training
     model.eval()
     loaded = models.LoadedModel(model, tokenizer, models.ModelSpec("in-training"), "in-training", 0.0)
-    dist = distributions.exact_distribution(TransformersBackend(loaded), task, 1.0)
+    dist = distributions.score_exact(TransformersBackend(loaded), task, [1.0])[1.0]
     if was_training:
         model.train()
     return {"exact_tv": metrics.exact_tv(dist.p), "raw_mass": metrics.raw_mass(dist.logp)}
@@ -164,7 +149,7 @@ def train(spec: models.ModelSpec, task: Task, recipe: Recipe, seed: int, run_dir
         histogram = RunningHistogram(task.k, counts)
     reward = make_reward(recipe.reward, task, recipe.num_generations, histogram)
 
-    prompts = Dataset.from_list([{"prompt": [{"role": "user", "content": task.prompt}]}]
+    prompts = Dataset.from_list([{"prompt": chat_messages(task.prompt)}]
                                 * recipe.steps * recipe.num_generations)
     peft_config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=0.0, task_type="CAUSAL_LM",
                              target_modules=lora_targets(loaded.model.config)) if recipe.lora else None
@@ -218,7 +203,7 @@ def training_log(history: list[dict], recipe: str, seed: int) -> pd.DataFrame:
         step = entry.get("step")
         if step is None:
             continue
-        row = rows.setdefault(int(step), {"recipe": recipe, "seed": seed, "step": int(step)})
+        row = rows.setdefault(int(step), {"recipe": recipe, "train_seed": seed, "step": int(step)})
         for key, value in entry.items():
             name = key.replace("rewards/", "").replace("/mean", "_mean").replace("/std", "_std")
             if key in ("reward", "reward_std", "entropy", "kl", "loss", "exact_tv", "raw_mass", "step_time") or \
@@ -240,7 +225,7 @@ def train_all(spec: models.ModelSpec, task: Task, recipes: list[Recipe], run_dir
         for seed in recipe.seeds:
             done = adapter_dir(run_dir, recipe.name, seed)
             if _read_json(done / "recipe.json") == recipe_identity(recipe, seed, task, spec, generation):
-                logs.append(pd.read_csv(done / "training_log.csv"))
+                logs.append(pd.read_csv(done / "training_log.csv").rename(columns={"seed": "train_seed"}))
                 continue
             print(f"training {recipe.name} seed {seed} ({recipe.steps} steps, reward {recipe.reward})", flush=True)
             logs.append(train(spec, task, recipe, seed, run_dir, eval_every, save_every, generation=generation)[1])
@@ -250,10 +235,10 @@ def train_all(spec: models.ModelSpec, task: Task, recipes: list[Recipe], run_dir
 def final_points(logs: pd.DataFrame) -> pd.DataFrame:
     """Per recipe and seed: the last measured exact TV and raw mass, and the valid rate of the last 10 steps."""
     rows = []
-    for (recipe, seed), log in logs.groupby(["recipe", "seed"], sort=False):
+    for (recipe, seed), log in logs.groupby(["recipe", "train_seed"], sort=False):
         measured = log.dropna(subset=["exact_tv"])
         last = measured.iloc[-1] if len(measured) else None
-        rows.append(dict(recipe=recipe, seed=seed, steps=int(log["step"].max()),
+        rows.append(dict(recipe=recipe, train_seed=seed, steps=int(log["step"].max()),
                          start_exact_tv=measured.iloc[0]["exact_tv"] if len(measured) else float("nan"),
                          exact_tv=last["exact_tv"] if last is not None else float("nan"),
                          raw_mass=last["raw_mass"] if last is not None else float("nan"),
@@ -264,7 +249,7 @@ def final_points(logs: pd.DataFrame) -> pd.DataFrame:
 def select_recipe(final: pd.DataFrame, control: str, min_valid_mass: float) -> pd.DataFrame:
     """Choose the spread recipe on the trained task alone: lowest mean exact TV among recipes (not the
     control) whose mean raw valid mass reaches min_valid_mass; if none does, the lowest TV overall."""
-    table = final.groupby("recipe", sort=False).agg(seeds=("seed", "nunique"), exact_tv=("exact_tv", "mean"),
+    table = final.groupby("recipe", sort=False).agg(seeds=("train_seed", "nunique"), exact_tv=("exact_tv", "mean"),
                                                     raw_mass=("raw_mass", "mean")).reset_index()
     candidates = table[table["recipe"] != control]
     if candidates.empty:

@@ -269,6 +269,13 @@ def mean_ci(values: Sequence[float], n_boot: int = 1000, seed: int = 0,
     return (float(values.mean()), low, high)
 
 
+def paired_mean_difference(treated, baseline, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float, int]:
+    """(mean, CI low, CI high, items) of treated − baseline paired by item: two pandas Series indexed by item;
+    items missing on either side or NaN are left out; percentile-bootstrap CI over items, in treated's order."""
+    diff = (treated - baseline.reindex(treated.index)).dropna()
+    return (*mean_ci(diff.to_numpy(), n_boot, seed), len(diff))
+
+
 def sampled_summary(
     answers: Sequence[str | None],
     answer_set: Sequence[str],

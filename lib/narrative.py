@@ -6,13 +6,6 @@ import pandas as pd
 from lib import tasks as task_panel
 
 
-def _name(task_id: str) -> str:
-    try:
-        return task_panel.get(task_id).name
-    except ValueError:
-        return task_id
-
-
 def baseline_sentence(wide: pd.DataFrame, picks: pd.DataFrame) -> str:
     """One paragraph on how narrow the model is, from 01's wide table and picks table."""
     ordered = wide.sort_values("exact_tv")
@@ -22,10 +15,10 @@ def baseline_sentence(wide: pd.DataFrame, picks: pd.DataFrame) -> str:
     above_floor = (wide["sampled_tv_ci_low"] > wide["sampled_tv_floor"]).sum()
     parts = [
         f"Mean exact TV over {len(wide)} tasks is {wide['exact_tv'].mean():.2f} "
-        f"(0 = uniform); the narrowest task is {_name(narrowest['task'])} "
+        f"(0 = uniform); the narrowest task is {task_panel.display_name(narrowest['task'])} "
         f"(TV {narrowest['exact_tv']:.2f}, top answer {lead.loc[narrowest['task'], 'answer']!s} with "
         f"{lead.loc[narrowest['task'], 'share']:.0%} of the bare-answer mass), the widest "
-        f"{_name(widest['task'])} (TV {widest['exact_tv']:.2f}).",
+        f"{task_panel.display_name(widest['task'])} (TV {widest['exact_tv']:.2f}).",
         f"Bare valid replies carry a median raw mass of {wide['raw_mass'].median():.2%} "
         f"(range {wide['raw_mass'].min():.2%}–{wide['raw_mass'].max():.2%}), so the exact distribution "
         "describes the model only when it answers in the asked format.",
@@ -38,7 +31,7 @@ def baseline_sentence(wide: pd.DataFrame, picks: pd.DataFrame) -> str:
         if len(gap):
             worst = gap.sort_values("exact_vs_parsed_tv").iloc[-1]
             parts.append(f"Exact and parsed distributions differ by a median TV of "
-                         f"{gap['exact_vs_parsed_tv'].median():.2f}, most on {_name(worst['task'])} "
+                         f"{gap['exact_vs_parsed_tv'].median():.2f}, most on {task_panel.display_name(worst['task'])} "
                          f"({worst['exact_vs_parsed_tv']:.2f}).")
     return " ".join(parts)
 
@@ -67,7 +60,7 @@ def transfer_sentence(diffs: dict[str, pd.DataFrame], spread: str, control: str,
         parts.append(f"{name}: {better} of {counted} untrained tasks have a lower mean exact TV, "
                      f"{sure} with a seed-CI that excludes 0 (mean difference {untrained['value'].mean():+.3f})")
     trained = diffs["vs vanilla"].set_index("task").loc[trained_task] if trained_task in set(diffs["vs vanilla"]["task"]) else None
-    head = (f"Trained task ({_name(trained_task)}): exact TV changed by {trained['value']:+.3f} "
+    head = (f"Trained task ({task_panel.display_name(trained_task)}): exact TV changed by {trained['value']:+.3f} "
             f"[{trained['ci_low']:+.3f}, {trained['ci_high']:+.3f}]. ") if trained is not None else ""
     held_out = diffs["vs vanilla"][~diffs["vs vanilla"]["task"].isin(task_panel.TASK_IDS)]
     if len(held_out):
@@ -83,27 +76,27 @@ def transfer_sentence(diffs: dict[str, pd.DataFrame], spread: str, control: str,
     matched = f" (Temperature-matched vanilla: T* = {t_star:.2f}"
     if matched_tv is not None and target is not None and abs(matched_tv - target) > 0.01:
         matched += (f"; no temperature in the searched range reaches the trained exact TV {target:.3f} on "
-                    f"{_name(trained_task)}, the most spread one gives {matched_tv:.3f}")
+                    f"{task_panel.display_name(trained_task)}, the most spread one gives {matched_tv:.3f}")
     return head + "; ".join(parts) + "." + matched + ".) " + verdict
 
 
 def correction_sentence(transfers: pd.DataFrame) -> str:
     """What the logit correction does on its fit task and where else it is defined (02's transfers table)."""
     fit = transfers[transfers["status"] == "fitted"].iloc[0]
-    parts = [f"Fitted on {_name(fit['task'])}, the per-answer bias takes its exact TV from "
+    parts = [f"Fitted on {task_panel.display_name(fit['task'])}, the per-answer bias takes its exact TV from "
              f"{fit['tv_vanilla']:.2f} to {abs(fit['tv_corrected']):.3f}: exactly uniform, by construction."]
     for row in transfers[transfers["status"].isin(["defined", "partial"])].itertuples():
         scope = (f"defined on all {row.k} answers" if row.status == "defined" else
                  f"defined on only {row.n_defined} of its {row.k} answers ({row.defined_mass:.0%} of its "
                  f"bare-answer mass; the other {row.k - row.n_defined} stay undefined)")
-        parts.append(f"On {_name(row.task)} it is {scope}; over those answers it moves TV from "
+        parts.append(f"On {task_panel.display_name(row.task)} it is {scope}; over those answers it moves TV from "
                      f"{row.tv_vanilla_defined:.2f} to {row.tv_corrected:.2f}.")
     undefined = transfers[transfers["status"] == "undefined"]
     if len(undefined):
-        parts.append(f"It is undefined on {len(undefined)} task(s) ({', '.join(_name(t) for t in undefined['task'])}), "
+        parts.append(f"It is undefined on {len(undefined)} task(s) ({', '.join(task_panel.display_name(t) for t in undefined['task'])}), "
                      "which share no answer with the fit task.")
     parts.append("It cannot transfer: the bias is a per-answer lookup table, so it says nothing about answers it "
-                 f"was not fitted on, and where answers overlap it encodes the {_name(fit['task'])} prompt's "
+                 f"was not fitted on, and where answers overlap it encodes the {task_panel.display_name(fit['task'])} prompt's "
                  "preferences, not the other prompts'.")
     return " ".join(parts)
 
@@ -117,7 +110,7 @@ def temperature_sentence(sweep: pd.DataFrame, tax: pd.DataFrame, gaps: pd.DataFr
              f"from {by_t.loc[cold, 'exact_tv']:.2f} to {by_t.loc[hot, 'exact_tv']:.2f}, while the raw mass on bare "
              f"valid answers goes from {by_t.loc[cold, 'raw_mass']:.2%} to {by_t.loc[hot, 'raw_mass']:.2%}."]
     if len(tax):
-        rate = tax.groupby("temperature")["value"].mean()
+        rate = tax[tax["metric"] == "sampled_invalid_rate"].groupby("temperature")["value"].mean()
         parts.append(f"The tax: the share of plain samples that parse to no answer goes from "
                      f"{rate.iloc[0]:.0%} at T={rate.index[0]:g} to {rate.iloc[-1]:.0%} at T={rate.index[-1]:g}.")
     if gaps is not None and len(gaps):
@@ -138,7 +131,7 @@ def methods_sentence(comparison: pd.DataFrame) -> str:
     Sampled TVs are compared by their excess over the floor (a uniform sampler with as many valid
     samples), averaged over the tasks where every sampled condition has a valid sample.
     """
-    sampled = comparison[comparison["metric"].isin(["sampled_tv", "sampled_tv_floor", "invalid_rate",
+    sampled = comparison[comparison["metric"].isin(["sampled_tv", "sampled_tv_floor", "sampled_invalid_rate",
                                                     "tokens_per_answer", "parse_failure_rate"])]
     if sampled.empty:
         return ""
@@ -157,7 +150,7 @@ def methods_sentence(comparison: pd.DataFrame) -> str:
                      f"{_label_list(excess)}).")
     else:
         parts.append("No task has valid samples under every sampled condition, so their TVs cannot be compared.")
-    invalid = per_label["invalid_rate"].sort_values()
+    invalid = per_label["sampled_invalid_rate"].sort_values()
     parts.append(f"Invalid samples: from {invalid.iloc[0]:.0%} ({invalid.index[0]}) to {invalid.iloc[-1]:.0%} "
                  f"({invalid.index[-1]}), averaged over tasks.")
     verbal = [label for label in labels if label.startswith("verbalized")]
@@ -209,7 +202,7 @@ def paths_sentence(differences: pd.DataFrame, table: pd.DataFrame) -> str:
     """06: distinct paths and correct chains, trained vs vanilla at each temperature, paired by problem."""
     k = int(table["k"].max())
     parts = []
-    for (temperature, seed), group in differences.groupby(["temperature", "seed"], sort=False):
+    for (temperature, seed), group in differences.groupby(["temperature", "train_seed"], sort=False):
         by_metric = group.set_index("metric")
         paths, correct = by_metric.loc["distinct_all"], by_metric.loc["correct"]
         parts.append(f"At T={temperature:g}, {paths['condition']} (seed {int(seed)}) has {paths['treated']:.2f} "

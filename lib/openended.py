@@ -236,7 +236,7 @@ def agreement_by_category(judged: pd.DataFrame) -> pd.DataFrame:
 
 # -- distinct_k per prompt and per category ---------------------------------------------------
 
-KEYS = ["label", "condition", "temperature", "seed", "scope"]
+KEYS = ["label", "condition", "temperature", "train_seed", "scope"]
 
 
 def per_prompt(classes: pd.DataFrame) -> pd.DataFrame:
@@ -251,10 +251,10 @@ def per_prompt(classes: pd.DataFrame) -> pd.DataFrame:
         return table
     means = trained.groupby(["condition", "temperature", "prompt_id", "category"], sort=False).agg(
         k=("k", "mean"), distinct_k=("distinct_k", "mean"), distinct_k_lexical=("distinct_k_lexical", "mean"),
-        n_seeds=("seed", "nunique")).reset_index()
+        n_seeds=("train_seed", "nunique")).reset_index()
     means["label"] = [f"{c} T={t:g} (mean of {n} seed{'s' if n > 1 else ''})" for c, t, n in
                       zip(means["condition"], means["temperature"], means["n_seeds"])]
-    means = means.assign(seed=np.nan, scope="mean over seeds").drop(columns="n_seeds")
+    means = means.assign(train_seed=np.nan, scope="mean over seeds").drop(columns="n_seeds")
     return pd.concat([table, means[table.columns]], ignore_index=True)
 
 
@@ -269,7 +269,7 @@ def category_summary(prompts: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -
                 value, low, high = metrics.mean_ci(part[metric], n_boot, seed)
                 rows.append(dict(condition=info["condition"], task=category, metric=metric, value=value,
                                  ci_low=low, ci_high=high, n=len(part), temperature=info["temperature"],
-                                 seed=info["seed"], label=info["label"], scope=info["scope"], k=part["k"].mean()))
+                                 train_seed=info["train_seed"], label=info["label"], scope=info["scope"], k=part["k"].mean()))
     return results.tidy(rows)
 
 
@@ -285,10 +285,9 @@ def differences(prompts: pd.DataFrame, baseline: str, n_boot: int = 1000, seed: 
         for category in [ALL] + list(dict.fromkeys(group.loc[shared, "category"])):
             ids = shared if category == ALL else shared[group.loc[shared, "category"] == category]
             for metric in ("distinct_k", "distinct_k_lexical"):
-                diff = group.loc[ids, metric] - base.loc[ids, metric]
-                value, low, high = metrics.mean_ci(diff, n_boot, seed)
+                value, low, high, n = metrics.paired_mean_difference(group.loc[ids, metric], base[metric], n_boot, seed)
                 rows.append(dict(comparison=f"{label} − {baseline}", label=label, baseline=baseline, task=category,
-                                 metric=metric, value=value, ci_low=low, ci_high=high, n=len(diff)))
+                                 metric=metric, value=value, ci_low=low, ci_high=high, n=n))
     return pd.DataFrame(rows)
 
 

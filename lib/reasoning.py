@@ -116,7 +116,7 @@ def sample_problems(problems: Sequence[Problem], n: int, seed: int) -> list[Prob
 
 
 # -- per-chain rows and per-condition tables (06_gsm8k_paths) -------------------------------------
-GROUP = ["condition", "seed", "temperature"]
+GROUP = ["condition", "train_seed", "temperature"]
 
 
 def as_prompts(problems: Sequence[Problem]) -> list:
@@ -135,7 +135,7 @@ def chain_table(answers: "pd.DataFrame", problems: Sequence[Problem]) -> "pd.Dat
         problem, chain = by_id[row.prompt_id], row.answer
         predicted = extract_answer(chain)
         path = calculation_path(chain, problem.question)
-        rows.append(dict(condition=row.condition, seed=row.seed, temperature=row.temperature, problem=problem.index,
+        rows.append(dict(condition=row.condition, train_seed=row.train_seed, temperature=row.temperature, problem=problem.index,
                          chain=row.sample, gold=problem.answer, predicted=predicted,
                          correct=is_correct(predicted, problem.answer), path=" > ".join(path), steps=len(path),
                          words=chain_words(chain), text=chain))
@@ -174,22 +174,21 @@ def condition_table(per_problem: "pd.DataFrame", n_boot: int = 1000, seed: int =
     return pd.DataFrame(out)
 
 
-
 def paired_difference(per_problem: "pd.DataFrame", treated: str, column: str, n_boot: int = 1000,
                       seed: int = 0) -> "pd.DataFrame":
     """treated − vanilla on `column`, paired by problem at each temperature and treated seed, with a
     percentile-bootstrap CI over problems (problems where either side is NaN are left out)."""
     import pandas as pd
-    from lib.metrics import mean_ci
+    from lib.metrics import paired_mean_difference
     base = per_problem[per_problem["condition"] == "vanilla"]
     out = []
     for (temperature, treated_seed), group in per_problem[per_problem["condition"] == treated].groupby(
-            ["temperature", "seed"], dropna=False, sort=False):
-        both = group.merge(base[base["temperature"] == temperature], on="problem", suffixes=("", "_vanilla"))
-        diff = (both[column] - both[f"{column}_vanilla"]).dropna()
-        difference, low, high = mean_ci(diff, n_boot, seed)
-        out.append(dict(condition=treated, seed=treated_seed, temperature=temperature, metric=column,
-                        problems=len(diff), treated=float(both[column].mean()),
-                        vanilla=float(both[f"{column}_vanilla"].mean()),
+            ["temperature", "train_seed"], dropna=False, sort=False):
+        a = group.set_index("problem")[column]
+        b = base[base["temperature"] == temperature].set_index("problem")[column]
+        both = a.index.intersection(b.index)
+        difference, low, high, problems = paired_mean_difference(a, b, n_boot, seed)
+        out.append(dict(condition=treated, train_seed=treated_seed, temperature=temperature, metric=column,
+                        problems=problems, treated=float(a.loc[both].mean()), vanilla=float(b.loc[both].mean()),
                         difference=difference, ci_low=low, ci_high=high))
     return pd.DataFrame(out)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-# The long format every notebook writes: one row per (condition, task, metric).
-COLUMNS = ["condition", "task", "metric", "value", "ci_low", "ci_high", "n", "temperature", "seed"]
+from lib.vocabulary import COLUMNS   # the long format every notebook writes: one row per (condition, task, metric)
 
 
 def _atomic_write(path: Path, write) -> None:

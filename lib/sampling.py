@@ -73,10 +73,14 @@ class TransformersBackend:
         from lib.models import describe_load
         return describe_load(self.loaded)
 
-    # -- prompts ---------------------------------------------------------------------------
+    # -- prompts: exact scoring, sampling and completion all start from prompt_ids ---------------
     def chat_text(self, prompt: str) -> str:
-        messages = [{"role": "user", "content": prompt}]
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        """The chat template applied to one user message (with the template's own default system prompt, if it
+        has one), ending where the assistant's reply begins."""
+        return self.tokenizer.apply_chat_template(chat_messages(prompt), tokenize=False, add_generation_prompt=True)
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        return self._encode(self.chat_text(prompt))
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -98,7 +102,7 @@ class TransformersBackend:
                          on_batch=lambda size: None) -> list[list[int]]:
         """n completions as token ids, each ending at (and including) its end-of-turn token if it has one."""
         torch.manual_seed(prompt_seed(seed, prompt))
-        ids = torch.tensor([self._encode(self.chat_text(prompt))], device=self.device)
+        ids = torch.tensor([self.prompt_ids(prompt)], device=self.device)
         stop = set(_as_list(self.model.generation_config.eos_token_id)) | {self.tokenizer.convert_tokens_to_ids(self.end_of_turn)}
         # Prefill the prompt once; generate() would otherwise recompute it for every sequence.
         prefix_cache = getattr(self.model(input_ids=ids[:, :-1], use_cache=True), CACHE_KW)
@@ -124,7 +128,7 @@ class TransformersBackend:
 
     def answer_logprobs_at(self, prompt: str, answers: Sequence[str], temperatures: Sequence[float]) -> np.ndarray:
         """answer_logprobs at several temperatures from one set of forward passes: shape (len(T), len(answers))."""
-        return self._score(self._encode(self.chat_text(prompt)),
+        return self._score(self.prompt_ids(prompt),
                            [self._encode(a + self.end_of_turn) for a in answers], temperatures)
 
     def continuation_logprobs(self, context: str, continuations: Sequence[str]) -> np.ndarray:
@@ -176,7 +180,7 @@ class TransformersBackend:
         out: list[str] = []
         bar = tqdm(total=len(prompts), desc="completing", unit="prompt", disable=not progress, leave=False)
         for start in range(0, len(prompts), self.sample_batch_size):
-            encoded = [self._encode(self.chat_text(p)) for p in prompts[start:start + self.sample_batch_size]]
+            encoded = [self.prompt_ids(p) for p in prompts[start:start + self.sample_batch_size]]
             width = max(len(ids) for ids in encoded)
             ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.device)
             mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=self.device)
@@ -192,7 +196,7 @@ class TransformersBackend:
     @torch.inference_mode()
     def answer_logprobs_naive(self, prompt: str, answers: Sequence[str], temperature: float = 1.0) -> np.ndarray:
         """Reference scorer: one full forward pass over prompt + answer per answer (no cache reuse)."""
-        prompt_ids = self._encode(self.chat_text(prompt))
+        prompt_ids = self.prompt_ids(prompt)
         scores = np.empty(len(answers))
         for i, answer in enumerate(answers):
             ids = self._encode(answer + self.end_of_turn)
@@ -202,6 +206,11 @@ class TransformersBackend:
             rows = torch.arange(len(prompt_ids) - 1, len(prompt_ids) - 1 + len(ids), device=self.device)
             scores[i] = logp[rows, targets].sum().item()
         return scores
+
+
+def chat_messages(prompt: str) -> list[dict]:
+    """The conversation every backend and GRPO send: one user message, no system message of ours."""
+    return [{"role": "user", "content": prompt}]
 
 
 def end_of_turn_text(tokenizer) -> str:

@@ -22,13 +22,23 @@ def seed_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float,
     return (mean, mean - half, mean + half)
 
 
+def evaluate(condition, panel, n_samples: int, params, sample_seed: int, n_boot: int = 1000) -> tuple[list[dict], dict]:
+    """Exact distributions at T=1 and the seed's n-sample protocol for one condition: (long rows, {task: exact})."""
+    from lib import distributions
+    exact = distributions.exact_panel(condition, panel, temperature=1.0)
+    samples = distributions.sample_panel(condition, panel, n_samples, params, sample_seed)
+    rows = distributions.exact_rows(exact, condition.condition, condition.train_seed) + distributions.sampled_rows(
+        samples, condition.condition, params.temperature, sample_seed, "sampled", n_boot, condition.train_seed)
+    return rows, exact
+
+
 def condition_summary(long: pd.DataFrame) -> pd.DataFrame:
     """Per (condition, task, metric): mean over seeds with a t-interval, and the number of seeds."""
     rows = []
     for (condition, task, metric), group in long.groupby(["condition", "task", "metric"], sort=False):
         mean, low, high = seed_ci(group["value"].tolist())
         rows.append(dict(condition=condition, task=task, metric=metric, value=mean, ci_low=low, ci_high=high,
-                         n=group["seed"].nunique()))
+                         n=group["train_seed"].nunique()))
     return pd.DataFrame(rows)
 
 
@@ -37,8 +47,8 @@ def paired_difference(long: pd.DataFrame, treated: str, baseline: str, metric: s
     frame = long[long["metric"] == metric]
     rows = []
     for task, group in frame.groupby("task", sort=False):
-        a = group[group["condition"] == treated].set_index("seed")["value"]
-        b = group[group["condition"] == baseline].set_index("seed")["value"]
+        a = group[group["condition"] == treated].set_index("train_seed")["value"]
+        b = group[group["condition"] == baseline].set_index("train_seed")["value"]
         if a.empty or b.empty:
             continue
         diffs = (a - b.reindex(a.index)).dropna() if len(b) > 1 else a - b.iloc[0]

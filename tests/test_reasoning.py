@@ -73,7 +73,7 @@ def _chains() -> pd.DataFrame:
                ["4*6=24 #### 24", "4+6=10 #### 10", "I think 4*6 is 24, so #### 24"]]
     trained = [["5+3=8 #### 8", "3+5=8, wait 9 #### 9", "maybe 2 #### 2"],
                ["6*4=24 #### 24", "4*6=20+4=24 #### 24", "#### 10"]]
-    answers = pd.DataFrame([dict(condition=condition, seed=seed, temperature=1.0, prompt_id=prompt.id, sample=i,
+    answers = pd.DataFrame([dict(condition=condition, train_seed=seed, temperature=1.0, prompt_id=prompt.id, sample=i,
                                  answer=chain)
                             for condition, seed, chains in (("vanilla", np.nan, vanilla), ("trained", 0, trained))
                             for prompt, group in zip(reasoning.as_prompts(problems), chains)
@@ -94,7 +94,7 @@ def test_per_problem_counts_correct_chains_and_distinct_paths():
 
 def test_chains_without_new_numbers_share_the_empty_path():
     problems = [reasoning.Problem(0, "Tom has 5 apples and buys 3.", "8")]
-    answers = pd.DataFrame([dict(condition="vanilla", seed=np.nan, temperature=1.5, prompt_id="gsm8k0", sample=i,
+    answers = pd.DataFrame([dict(condition="vanilla", train_seed=np.nan, temperature=1.5, prompt_id="gsm8k0", sample=i,
                                  answer=text) for i, text in enumerate(["apples are nice", "he has 5 and 3", "8"])])
     table = reasoning.problem_table(reasoning.chain_table(answers, problems)).iloc[0]
     assert (table["empty_paths"], table["distinct_all"], table["correct"]) == (2, 2, 1)

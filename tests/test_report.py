@@ -1,15 +1,17 @@
-"""Tests for lib.report: fast, no model and no notebook execution (temp dirs and fake tables)."""
+"""Tests for lib.report and lib.site: fast, no model and no notebook execution (temp dirs and fake tables)."""
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from lib import config, report
-from lib.models import REPO_ROOT
+from lib import config, report, site, site_sections, vocabulary
+from lib.paths import REPO_ROOT
 
 NAME = config.NOTEBOOKS["01"]
 
@@ -70,6 +72,67 @@ def test_hash_follows_the_lib_modules_the_notebook_imports(tree):
     assert after != before and _hash(tree) != after
     assert [p.name for p in report.lib_dependencies(tree["notebooks"] / f"{NAME}.ipynb", tree["lib"])] == \
         ["a.py", "b.py", "new.py"]
+
+
+def test_dependencies_follow_relative_and_lazy_imports_past_magics(tree):
+    cells = [["%matplotlib inline\n", "!ls\n", "from lib import a\n"],
+             ["%%time\n", "import lib.c\n"],
+             ["files = !ls\n", "from lib.d import D   # the cell does not parse; this line does\n"]]
+    markdown = {"cell_type": "markdown", "source": "import lib.unused"}        # prose, not code
+    (tree["notebooks"] / f"{NAME}.ipynb").write_text(json.dumps(
+        {"cells": [{"cell_type": "code", "source": c} for c in cells] + [markdown]}))
+    (tree["lib"] / "__init__.py").write_text("")
+    (tree["lib"] / "a.py").write_text("from . import rel\n")
+    (tree["lib"] / "rel.py").write_text("from .deep import X\n")
+    (tree["lib"] / "deep.py").write_text("X = 1\n")
+    (tree["lib"] / "c.py").write_text("def f():\n    from lib.b import B\n")
+    (tree["lib"] / "d.py").write_text("D = 4\n")
+    found = report.lib_dependencies(tree["notebooks"] / f"{NAME}.ipynb", tree["lib"])
+    assert [p.name for p in found] == ["__init__.py", "a.py", "b.py", "c.py", "d.py", "deep.py", "rel.py"]
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> dict[str, Path]:
+    """Copies of the real notebooks/, lib/ (with lib/resources/) and params/ci/, to edit freely."""
+    dirs = dict(notebooks=tmp_path / "notebooks", lib=tmp_path / "lib", params=tmp_path / "params")
+    shutil.copytree(REPO_ROOT / "notebooks", dirs["notebooks"], ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(REPO_ROOT / "lib", dirs["lib"], ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO_ROOT / "params" / "ci", dirs["params"] / "ci")
+    return dirs
+
+
+def _hashes(dirs) -> dict[str, str]:
+    """Each notebook's own input hash (no upstream hashes, so an edit shows only where it is an input)."""
+    return {name: report.input_hash(name, "ci", (), params_dir=dirs["params"], notebooks_dir=dirs["notebooks"],
+                                    lib_dir=dirs["lib"]) for name in config.NOTEBOOKS.values()}
+
+
+def _edited(dirs, relative: str) -> set[str]:
+    """The notebooks whose hash an edit of lib/<relative> changes."""
+    before = _hashes(dirs)
+    path = dirs["lib"] / relative
+    path.write_bytes(path.read_bytes() + b"\n")
+    after = _hashes(dirs)
+    return {name for name in before if before[name] != after[name]}
+
+
+def test_editing_a_relatively_imported_module_reruns_exactly_its_importers(repo_copy):
+    importers = {name for name in config.NOTEBOOKS.values()
+                 if repo_copy["lib"] / "tasks.py" in report.lib_dependencies(
+                     repo_copy["notebooks"] / f"{name}.ipynb", repo_copy["lib"])}
+    assert config.NOTEBOOKS["01"] in importers           # 01 imports lib.tasks, which does `from . import answer_sets`
+    assert _edited(repo_copy, "answer_sets.py") == importers
+
+
+def test_editing_a_resource_reruns_only_the_notebook_that_reads_it(repo_copy):
+    # lib/openended.py reads it through importlib.resources; only 08 imports lib.openended
+    assert _edited(repo_copy, "resources/equivalence_pairs.csv") == {config.NOTEBOOKS["08"]}
+
+
+def test_the_runner_imports_no_torch():
+    code = "import sys, lib.report; print(sorted({'torch', 'transformers', 'papermill'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_hash_changes_when_an_upstream_notebook_changes(tree):
@@ -176,9 +239,9 @@ def _fake_results(results_dir: Path) -> None:
 def test_index_page_from_fake_results(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "report"
     _fake_results(runs / "ci" / "results")
-    report.copy_results("ci", runs, out)
+    site.copy_results("ci", runs, out)
     configs = config.validate_profile("ci")
-    page = report.write_index("ci", runs, out, configs, hash_weights=False).read_text()
+    page = site.write_index("ci", runs, out, configs, {}, hash_weights=False).read_text()
     assert "Respread — output diversity report (ci)" in page
     assert "<td>integer 1–10</td>" in page and "<td>card suit</td>" in page
     assert page.count("<tr>") == 1 + len(TASKS)
@@ -186,13 +249,22 @@ def test_index_page_from_fake_results(tmp_path):
     assert "n=380 valid of 400" in page
     assert "<svg" in page
     assert "Mean exact TV over 2 tasks" in page                # narrative.baseline_sentence
-    assert "exact TV</strong> = ½ Σ_a |p_T(a) − 1/k|" in page  # the definitions, verbatim
+    assert "<strong>exact_tv</strong>: ½ Σ_a |p_T(a) − 1/k|" in page       # the definitions, verbatim
+    assert all(f"<li><strong>{name}</strong>: " in page for name in vocabulary.METRICS)
     assert 'href="results/01_baseline.csv"' in page
     assert 'src="http' not in page and "href=\"http" not in page and "<script" not in page
 
 
+def test_tables_from_before_train_seed_are_read_under_the_new_name(tmp_path):
+    pd.DataFrame(dict(condition=["histogram"], seed=[0], difference=[1.4])).to_csv(tmp_path / "06_differences.csv")
+    pd.DataFrame(dict(condition=["vanilla"], seed=[0], value=[0.4])).to_csv(tmp_path / "01_baseline.csv")
+    assert "train_seed" in site_sections.read_table(tmp_path, "06_differences")
+    assert "seed" in site_sections.read_table(tmp_path, "01_baseline")    # 01's seed is a sampling seed
+    assert site_sections.read_table(tmp_path, "07_accuracy") is None
+
+
 def test_index_page_without_results(tmp_path):
-    page = report.index_html("ci", tmp_path / "runs", tmp_path / "report", [], hash_weights=False)
+    page = site.index_html("ci", tmp_path / "runs", tmp_path / "report", [], {}, hash_weights=False)
     assert "01_baseline.csv" in page and "<svg" not in page
 
 
@@ -201,4 +273,4 @@ def test_strip_external_scripts():
             '<script type="text/x-mathjax-config">MathJax.Hub.Config({})</script>'
             '<script type="module">await import("https://cdn/mermaid.mjs")</script>'
             '<script>var keep = 1;</script>')
-    assert report.strip_external_scripts(page) == "<script>var keep = 1;</script>"
+    assert site.strip_external_scripts(page) == "<script>var keep = 1;</script>"

@@ -72,19 +72,41 @@ def test_end_of_turn_is_the_chat_templates_closing_token(backend):
 
 
 def test_exact_distribution_sums_surface_forms(backend):
-    dist = distributions.exact_distribution(backend, CARD_SUIT)
+    dist = distributions.score_exact(backend, CARD_SUIT, [1.0])[1.0]
     forms = backend.answer_logprobs(CARD_SUIT.prompt, list(CARD_SUIT.surface_forms("Spades")))
     assert dist.logp[0] == pytest.approx(np.logaddexp.reduce(forms), abs=1e-4)  # batch composition moves float sums ~1e-5
     assert dist.p.sum() == pytest.approx(1.0)
 
 
-def test_sample_cache_resumes_without_sampling_again(backend, tmp_path):
+def test_sample_cache_resumes_without_sampling_again(ci_config, backend, tmp_path):
+    from lib import conditions
     params = sampling.SamplingParams(max_new_tokens=4)
-    first = distributions.sample_task(backend, CARD_SUIT, 3, params, seed=0, cache_dir=tmp_path, progress=False)
+    first = distributions.sample_task(conditions.Condition(ci_config.model, tmp_path, loader=lambda c: backend),
+                                      CARD_SUIT, 3, params, seed=0)
 
     class NoSampling:
         def sample(self, *args, **kwargs):
             raise AssertionError("sampled although the replies were cached")
 
-    again = distributions.sample_task(NoSampling(), CARD_SUIT, 3, params, seed=0, cache_dir=tmp_path)
+    again = distributions.sample_task(conditions.Condition(ci_config.model, tmp_path, loader=lambda c: NoSampling()),
+                                      CARD_SUIT, 3, params, seed=0)
     assert again.replies == first.replies
+    conditions.release()
+
+
+def test_scoring_sampling_and_grpo_send_the_very_same_chat_prompt(backend):
+    """Exact scoring, sampling and GRPO (trl tokenizes the conversation itself) must condition on one prompt."""
+    seen = []
+    hook = backend.model.register_forward_pre_hook(lambda module, args, kwargs: seen.append(kwargs["input_ids"][0].tolist()),
+                                                   with_kwargs=True)
+    try:
+        backend.answer_logprobs(CARD_SUIT.prompt, ["Hearts"])
+        scored = seen[0]                                   # the prompt's own forward pass
+        seen.clear()
+        backend.sample([CARD_SUIT.prompt], 1, sampling.SamplingParams(max_new_tokens=2), seed=0, progress=False)
+        sampled = seen[0] + seen[1][-1:]                   # prefill of all but the last token, then generate()'s step
+    finally:
+        hook.remove()
+    trl_ids = backend.tokenizer.apply_chat_template([sampling.chat_messages(CARD_SUIT.prompt)], add_generation_prompt=True,
+                                                    tokenize=True, return_dict=True)["input_ids"][0]
+    assert scored == sampled == list(trl_ids) == backend.prompt_ids(CARD_SUIT.prompt)

@@ -26,7 +26,7 @@ def test_seed_ci_is_a_t_interval():
 
 
 def test_paired_difference_pairs_by_seed():
-    long = pd.DataFrame([dict(condition=c, task="t", metric="exact_tv", value=v, seed=s) for c, s, v in
+    long = pd.DataFrame([dict(condition=c, task="t", metric="exact_tv", value=v, train_seed=s) for c, s, v in
                          [("a", 0, 0.5), ("a", 1, 0.7), ("b", 0, 0.6), ("b", 1, 0.9), ("v", None, 0.8)]])
     paired = transfer.paired_difference(long, "a", "b")
     assert paired["value"].item() == pytest.approx(-0.15)

@@ -1,0 +1,170 @@
+"""Tests for lib.ladder (report/index.html, the model ladder): fake result tables in the real schemas, no model."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lib import ladder, report
+from lib.paths import REPO_ROOT
+
+SMALL, MIDDLE, LARGE = (rung.profile for rung in ladder.LADDER)
+
+
+def _write(results_dir: Path, name: str, rows: list[dict]) -> None:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(results_dir / f"{name}.csv", index=False)
+
+
+def fake_profile(report_dir: Path, profile: str, effect: tuple[float, float, float] = (-0.1, -0.15, -0.05)) -> Path:
+    """A profile's published tables, a few rows each, with rows the ladder must leave out beside the ones it reads."""
+    results = report_dir / profile / "results"
+    base = dict(condition="vanilla", temperature=1.0, seed=0, n=10)          # 01 before train_seed: `seed`
+    _write(results, "01_baseline", [
+        dict(base, task="integer_1_10", metric="exact_tv", value=0.4),
+        dict(base, task="color", metric="exact_tv", value=0.6),
+        dict(base, task="integer_1_10", metric="raw_mass", value=0.02),
+        dict(base, task="color", metric="raw_mass", value=0.04),
+        dict(base, task="weekday", metric="exact_tv", value=0.9),             # a held-out task, not the panel
+        dict(base, condition="histogram", task="color", metric="exact_tv", value=0.1)])
+    _write(results, "04_selection", [
+        dict(recipe="histogram", seeds=2, exact_tv=0.5, raw_mass=0.9, role="selected", reason="lowest"),
+        dict(recipe="uniqueness", seeds=1, exact_tv=0.7, raw_mass=0.9, role="ablation", reason=""),
+        dict(recipe="validity", seeds=2, exact_tv=0.9, raw_mass=0.99, role="control", reason="")])
+    diff = dict(metric="exact_tv_diff", n=2)
+    value, low, high = effect
+    _write(results, "05_differences", [
+        dict(diff, task="integer_1_100", comparison="uniqueness - vanilla", value=-0.9, ci_low=-1, ci_high=-0.8,
+             name="vs vanilla"),                                               # not the selected recipe
+        dict(diff, task="integer_1_100", comparison="histogram - vanilla", value=value, ci_low=low, ci_high=high,
+             name="vs vanilla"),
+        dict(diff, task="integer_1_100", comparison="histogram - validity", value=-0.3, ci_low=-0.4, ci_high=-0.2,
+             name="vs control"),                                               # the trained task: not transfer
+        dict(diff, task="card_suit", comparison="histogram - validity", value=-0.2, ci_low=-0.3, ci_high=-0.1,
+             name="vs control"),
+        dict(diff, task="color", comparison="histogram - validity", value=0.05, ci_low=0.01, ci_high=0.09,
+             name="vs control"),
+        dict(diff, task="fruit", comparison="histogram - validity", value=-0.01, ci_low=-0.05, ci_high=0.03,
+             name="vs control"),
+        dict(diff, task="weekday", comparison="histogram - validity", value=-0.2, ci_low=-0.3, ci_high=-0.1,
+             name="vs control")])                                              # held out: not the panel
+    sweep = dict(condition="vanilla", metric="gap_closed", n=10)
+    _write(results, "03_temperature_sweep", [
+        dict(sweep, task=task, temperature=t, value=v) for t, values in
+        ((1.3, dict(integer_1_10=0.1, card_suit=0.2, fruit=0.3)),
+         (1.6, dict(integer_1_10=0.2, card_suit=0.4, fruit=0.9, color=float("nan")))) for task, v in values.items()])
+    _write(results, "07_accuracy", [                                           # 07 before train_seed: `seed`
+        dict(benchmark="MMLU", condition="vanilla", seed=None, n=100, correct=30, accuracy=0.30),
+        dict(benchmark="MMLU", condition="histogram", seed=0, n=100, correct=34, accuracy=0.34),
+        dict(benchmark="MMLU", condition="histogram", seed=1, n=100, correct=36, accuracy=0.36),
+        dict(benchmark="MMLU", condition="validity", seed=0, n=100, correct=10, accuracy=0.10),
+        dict(benchmark="GSM8K", condition="vanilla", seed=None, n=50, correct=2, accuracy=0.04),
+        dict(benchmark="GSM8K", condition="histogram", seed=0, n=50, correct=3, accuracy=0.06),
+        dict(benchmark="GSM8K", condition="histogram", seed=1, n=50, correct=1, accuracy=0.02)])
+    return results
+
+
+def _row(page: str, profile: str) -> str:
+    """The <tr> of one profile (its name cell names the profile)."""
+    return next(row for row in re.findall(r"<tr>.*?</tr>", page) if f"{profile})" in row)
+
+
+def _cells(row: str) -> list[str]:
+    """The text of a row's cells, tags removed."""
+    return [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+
+
+def _sentence(page: str) -> str:
+    return re.findall(r"<p>(.*?)</p>", page)[-1]
+
+
+def test_row_values_come_from_the_tables(tmp_path):
+    fake_profile(tmp_path, SMALL)
+    cells = _cells(_row(ladder.ladder_html(tmp_path), SMALL))
+    assert cells[1:] == ["0.500 (2 tasks)",                    # vanilla, panel tasks only
+                         "3.0%",
+                         "-0.100 [-0.150, -0.050]",             # the selected recipe, not uniqueness
+                         "1 of 3 better, 1 worse",              # untrained panel tasks only
+                         "0.40 (at T=1.6, 3 tasks)",           # nearest swept T to 1.5; the nan task left out
+                         "30.0% → 35.0% (n=100, mean of 2 seeds)",
+                         "4.0% → 4.0% (n=50, mean of 2 seeds)"]
+
+
+def test_cells_link_to_the_page_they_come_from(tmp_path):
+    fake_profile(tmp_path, SMALL)
+    (tmp_path / SMALL / "05_transfer_eval.html").write_text("<html></html>")
+    row = _row(ladder.ladder_html(tmp_path), SMALL)
+    links = re.findall(r'<td[^>]*><a href="([^"]+)">', row)
+    assert links[0] == f"{SMALL}/index.html"                                  # the model's name: its report
+    assert links[3:5] == [f"{SMALL}/05_transfer_eval.html"] * 2
+    assert links[1] == f"{SMALL}/index.html"        # 01's page is not rendered here: the profile's index instead
+    assert len(links) == 1 + len(ladder.COLUMNS)
+
+
+def test_profile_without_a_report_says_so(tmp_path):
+    fake_profile(tmp_path, SMALL)
+    page = ladder.ladder_html(tmp_path)
+    for profile in (MIDDLE, LARGE):
+        row = _row(page, profile)
+        assert "no report yet" in row and f"PROFILE={profile}" in row
+        assert len(_cells(row)) == 2 and "class=num" not in row                # the name, then no numbers
+
+
+def test_missing_or_old_tables_leave_a_dash_with_a_note(tmp_path):
+    results = fake_profile(tmp_path, SMALL)
+    (results / "07_accuracy.csv").unlink()
+    pd.read_csv(results / "05_differences.csv").drop(columns="name").to_csv(results / "05_differences.csv")
+    cells = _cells(_row(ladder.ladder_html(tmp_path), SMALL))
+    assert cells[1] == "0.500 (2 tasks)"
+    assert cells[3].startswith("— (KeyError") and cells[4].startswith("— (KeyError")
+    assert cells[6] == cells[7] == "— (no 07_accuracy.csv)"
+    assert "No rung has a trained-task effect yet" in _sentence(ladder.ladder_html(tmp_path))
+
+
+def test_one_rung_says_so_with_the_table_numbers(tmp_path):
+    fake_profile(tmp_path, SMALL)
+    page = ladder.ladder_html(tmp_path)
+    sentence, cells = _sentence(page), _cells(_row(page, SMALL))
+    assert "one rung so far" in sentence and "waits for 0.5B and 1.5B" in sentence
+    assert cells[3] in sentence and cells[4] in sentence
+
+
+@pytest.mark.parametrize("effect, verdict", [
+    ((-0.3, -0.35, -0.25), "larger at 0.5B than at 135M, beyond the intervals"),
+    ((-0.12, -0.2, -0.04), "intervals at 135M and 0.5B overlap"),
+    ((-0.05, float("nan"), float("nan")), "smaller at 0.5B than at 135M, with no interval")])
+def test_size_sentence_reads_the_table(tmp_path, effect, verdict):
+    fake_profile(tmp_path, SMALL)
+    fake_profile(tmp_path, MIDDLE, effect)
+    page = ladder.ladder_html(tmp_path)
+    sentence = _sentence(page)
+    assert verdict in sentence and "1.5B not reported yet" in sentence
+    table_numbers = set(re.findall(r"-?\d+\.\d+", page.split("</table>")[0]))
+    assert set(re.findall(r"-?\d+\.\d+", sentence)) <= table_numbers          # no number typed into the sentence
+
+
+def test_committed_report_gives_a_numeric_spread():
+    found = ladder.measure(REPO_ROOT / "report")                               # reads only
+    spread = found[SMALL]["spread"]
+    assert isinstance(spread, dict) and 0 <= spread["value"] <= 1
+    assert "smollm2-cpu/01_baseline_sampling.html" in ladder.ladder_html(REPO_ROOT / "report")
+
+
+def _no_notebooks(input_path, output_path, profile):
+    """An executor that runs nothing (the ladder is built from report/, not from the run)."""
+
+
+def test_the_runner_rebuilds_the_ladder_and_never_fails_on_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(report.site, "build_report", lambda *args, **kwargs: None)
+    fake_profile(tmp_path / "report", SMALL)
+    args = (["--profile", "ci"],)
+    kwargs = dict(runs_dir=tmp_path / "runs", report_dir=tmp_path / "report", executor=_no_notebooks)
+    assert report.main(*args, **kwargs) == 0
+    assert "0.500" in (tmp_path / "report" / "index.html").read_text()
+
+    def broken(report_dir):
+        raise OSError("disk full")
+    monkeypatch.setattr(ladder, "write", broken)
+    assert report.main(*args, **kwargs) == 0 and "disk full" in capsys.readouterr().err
