@@ -114,10 +114,11 @@ def sample_replies(condition: Condition, prompt: str, n: int, params: SamplingPa
 
 
 def stored_head(condition: Condition, prompt: str, n: int, params: SamplingParams, seed: int) -> list[str]:
-    """The first n replies of the smallest stored draw of at least n with the same prompt, params and seed
-    (i.i.d. replies, so its head is a sample of n: 03 reads 01's replies this way); a new draw of n when none."""
-    drawn = [m for m in condition.stored("draws", prompt, asdict(params), seed) or [] if m >= n]
-    return sample_replies(condition, prompt, min(drawn) if drawn else n, params, seed)[:n]
+    """The first n replies of the largest stored draw with the same prompt, params and seed (i.i.d. replies, so
+    its head is a sample of n: 03 reads 01's replies this way); a new draw of n when none is long enough.
+    The largest, not the closest: a shorter draw made later (05's 50 replies) must not change what a rerun reads."""
+    drawn = max(condition.stored("draws", prompt, asdict(params), seed) or [0])
+    return sample_replies(condition, prompt, drawn if drawn >= n else n, params, seed)[:n]
 
 
 def sample_task(condition: Condition, task: Task, n: int, params: SamplingParams, seed: int) -> Samples:

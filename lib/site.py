@@ -153,7 +153,10 @@ def provenance_section(profile: str, configs: list, state: dict, hash_weights: b
     runs = [f"{html.escape(name)}: {site_sections.number(entry.get('seconds'), '.0f')} s "
             f"<span class=muted>(finished {html.escape(str(entry.get('finished_at', '?')))})</span>"
             for name, entry in state.items() if isinstance(entry, dict)]
-    items.append(("wall time per notebook", "<br>".join(runs) or "<span class=muted>no recorded runs</span>"))
+    items.append(("wall time per notebook", "<br>".join(runs + ["<span class=muted>of the run that built these pages; "
+                                                               "model outputs already in the cache are read, not "
+                                                               "recomputed (the README gives a run from scratch)</span>"])
+                  if runs else "<span class=muted>no recorded runs</span>"))
     items.append(("machine", f"{html.escape(platform.platform())}, {os.cpu_count()} CPUs, "
                              f"Python {html.escape(platform.python_version())}"))
     items.append(("report built", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))

@@ -23,7 +23,7 @@ class CountingBackend:
     def sample(self, prompts, n, params, seed, progress=True):
         self._count("sample")
         self.prompts_per_call.append(len(prompts))
-        return [[f"{p} T={params.temperature} #{i}" for i in range(n)] for p in prompts]
+        return [[f"{p} T={params.temperature} #{i} of {n}" for i in range(n)] for p in prompts]
 
     def answer_logprobs_at(self, prompt, answers, temperatures):
         self._count("score")

@@ -55,14 +55,17 @@ def test_other_weights_or_backend_miss_and_params_seed_are_in_the_key(tmp_path):
     assert key != fake_condition(tmp_path, CountingBackend("transformers")).key("samples", "p", PARAMS, 0)
 
 
-def test_stored_head_reads_a_longer_draw_and_never_changes_an_exact_draw(tmp_path):
+def test_stored_head_reads_the_longest_draw_whatever_was_drawn_after_it(tmp_path):
     backend = CountingBackend("transformers")
     condition = fake_condition(tmp_path, backend)
     long = distributions.sample_replies(condition, CARD_SUIT.prompt, 5, PARAMS, 0)
     assert distributions.stored_head(condition, CARD_SUIT.prompt, 3, PARAMS, 0) == long[:3]
     assert backend.calls == {"sample": 1}
+    distributions.sample_replies(condition, CARD_SUIT.prompt, 3, SamplingParams(temperature=1.0, max_new_tokens=8), 0)
+    assert backend.calls == {"sample": 2}                  # an exact draw of 3 is its own draw...
+    assert distributions.stored_head(condition, CARD_SUIT.prompt, 3, PARAMS, 0) == long[:3]   # ...and changes no head
     distributions.stored_head(condition, CARD_SUIT.prompt, 9, PARAMS, 0)          # nothing long enough: a new draw
-    assert backend.calls == {"sample": 2}
+    assert backend.calls == {"sample": 3}
 
 
 def test_exact_scores_are_cached_per_temperature(tmp_path):
