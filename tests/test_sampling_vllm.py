@@ -93,6 +93,13 @@ def test_trie_scores_equal_teacher_forced_sums(temperature):
     np.testing.assert_allclose(sampling_vllm.trie_scores(answers, reported), want, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("temperature", [2.5, 3.0])
+def test_whole_vocabulary_logprobs_rescale_to_any_temperature(temperature):
+    z = np.random.default_rng(1).normal(scale=4.0, size=50)
+    np.testing.assert_allclose(sampling_vllm.tempered(_log_softmax(z), temperature), _log_softmax(z / temperature),
+                               rtol=0, atol=1e-12)
+
+
 def test_lora_rank_rounds_up_to_what_vllm_accepts():
     assert [sampling_vllm.vllm_lora_rank(r) for r in (1, 8, 12, 16, 33, 512)] == [1, 8, 16, 16, 64, 512]
     with pytest.raises(ValueError, match="512"):
