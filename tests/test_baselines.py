@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lib import config, correction, decoding, metrics, tasks, verbalized
+from lib import correction, decoding, metrics, tasks, verbalized
 from lib.distributions import ExactDistribution
 
 INT_10, INT_100, INT_1000 = tasks.get("integer_1_10"), tasks.get("integer_1_100"), tasks.get("integer_1_1000")
