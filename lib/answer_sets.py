@@ -138,3 +138,20 @@ EMOJI: tuple[str, ...] = (
     "💎", "🔮", "🧩", "📚", "💡", "👍", "👋", "🙌", "👀", "🌍", "🍄", "🌺",
     "🦖", "🧠",
 )
+
+# Small core lists, one per open task, to show how much the choice of A sets a measure's level: a verdict
+# should read the same over the core as over the full list. Colors: the eleven basic color terms (Berlin
+# and Kay, 1969). Fruits and animals: the most familiar members of A. First names, words and emoji: the
+# twelve members of A most frequent in English text (wordfreq 3.1.1, Zipf scale).
+CORE: dict[str, tuple[str, ...]] = {
+    "color": ("black", "white", "red", "green", "yellow", "blue", "brown", "purple", "pink", "orange", "gray"),
+    "fruit": ("apple", "banana", "orange", "grape", "strawberry", "mango", "pineapple", "watermelon", "pear",
+              "peach", "cherry", "lemon"),
+    "animal": ("dog", "cat", "horse", "cow", "pig", "sheep", "lion", "tiger", "elephant", "bear", "rabbit",
+               "monkey"),
+    "first_name": ("John", "David", "James", "Michael", "William", "Thomas", "Jack", "Louis", "Charles", "Henry",
+                   "Max", "Taylor"),
+    "word": ("house", "family", "city", "water", "music", "believe", "run", "story", "book", "friend", "happy",
+             "light"),
+    "emoji": ("😂", "😍", "🤔", "😊", "🔥", "😎", "👍", "👀", "❤", "😀", "💜", "😜"),
+}

@@ -37,3 +37,14 @@ def logit_correction(results_dir: Path) -> pd.DataFrame:
         return results.read(results_dir, "02_logit_correction")
     except FileNotFoundError:
         return results.tidy([])
+
+
+def matched_temperatures(results_dir: Path, task: str) -> pd.DataFrame:
+    """03's T* for one task, one row per measure (`exact_tv`, `effective_share`): the temperature (`value`),
+    the target, the value there, whether it was reached, and a note (03_temperature_sweep.csv)."""
+    sweep = results.read(results_dir, "03_temperature_sweep")
+    rows = sweep[(sweep["task"] == task) & sweep["metric"].str.startswith("matched_temperature_")]
+    if rows.empty:
+        raise FileNotFoundError(f"03_temperature_sweep.csv has no matched temperature for {task!r}: run notebook 03 "
+                                "after 04 (it matches vanilla's temperature to the trained model)")
+    return rows.assign(measure=rows["metric"].str.removeprefix("matched_temperature_")).reset_index(drop=True)

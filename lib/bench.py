@@ -1,11 +1,16 @@
 """Benchmarks that print their figures, measured side by side in one run.
 
-    python -m lib.bench scoring [--profile smollm2-cpu] [--naive-answers 1000]
+    python -m lib.bench scoring [--profile smollm2-cpu] [--naive-answers 1000] [--grpo-steps 5]
+    python -m lib.bench grpo-reward [--profile smollm2-cpu] [--grpo-steps 5]
     python -m lib.bench throughput [--profile smollm2-cpu] [--source PATH] [--device cuda] [--grpo-steps 5]
     python -m lib.bench vllm-scoring [--profile ci] [--naive-answers 1000]     (where vllm is installed)
 
 scoring:    1. exact scoring of integer 1–1000, KV-cache reuse vs naive (one forward pass per answer);
-            2. per task, exact scoring of the whole answer set vs the seed's 50-sample protocol.
+            2. per task, exact scoring of the whole answer set vs the seed's 50-sample protocol;
+            3. grpo-reward (below).
+grpo-reward: seconds per training step of the profile's exact-reward recipe with and without its exact
+            scoring (the same recipe with the validity reward, which scores nothing), rescoring every step and
+            every `refresh_every` steps, and of the direct KL(uniform) objective: one run, side by side.
 throughput: exact-scoring answers/s, sampling samples/s and GRPO seconds/step on this machine (CPU or
             GPU), with the default recipe's sizes, so two machines can be compared figure by figure.
 vllm-scoring: exact scoring of integer 1–1000 on the vLLM backend, the token-trie walk vs one prompt_logprobs
@@ -55,6 +60,59 @@ def scoring(profile: str, naive_answers: int) -> None:
         _, exact_s = _timed(lambda: distributions.score_exact(backend, task, [1.0]))
         _, sample_s = _timed(lambda: backend.sample([task.prompt], 50, params, seed=cfg.seed, progress=False))
         print(f"  {task.id:16s} {task.k:5d} {exact_s:8.2f} {sample_s:13.2f} {sample_s / exact_s:6.1f}x")
+
+
+class StepClock:
+    """Wall seconds of each training step (generation, reward, backward, optimizer), callbacks excluded."""
+
+    def __init__(self):
+        from transformers import TrainerCallback
+
+        clock = self
+
+        class Callback(TrainerCallback):
+            def on_step_begin(self, args, state, control, **kwargs):
+                clock.started = time.perf_counter()
+
+            def on_step_end(self, args, state, control, **kwargs):
+                clock.seconds.append(time.perf_counter() - clock.started)
+
+        self.seconds: list[float] = []
+        self.callback = Callback()
+
+
+def grpo_reward_cost(profile: str, steps: int) -> dict[str, float]:
+    """Median seconds per step (the first step excluded) of the profile's exact-reward recipe, with and without
+    its exact scoring, and of the direct KL(uniform) objective, on integer 1–100."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from lib import grpo
+
+    cfg = config.load(profile, "04")
+    recipes = grpo.recipes_from_params(cfg.recipes, cfg.params.get("grid"))
+    exact = next((r for r in recipes if r.reward == "exact"), grpo.Recipe(name="exact", reward="exact"))
+    exact = dataclasses.replace(exact, steps=steps, seeds=(0,))
+    arms = {"validity reward (no exact scoring)": dataclasses.replace(exact, name="bench-validity", reward="validity"),
+            "exact reward, rescored every step": dataclasses.replace(exact, name="bench-exact-1", refresh_every=1)}
+    if exact.refresh_every > 1:
+        arms[f"exact reward, rescored every {exact.refresh_every} steps"] = dataclasses.replace(exact, name="bench-exact")
+    arms["direct KL(uniform), no sampling"] = dataclasses.replace(exact, name="bench-kl", reward="kl_uniform")
+    task = tasks.get(cfg.task)
+    print(f"\nGRPO step time on {task.name}: {exact.num_generations} replies x {exact.groups_per_step} group(s) of "
+          f"<= {exact.max_completion_length} tokens, LoRA r={exact.lora_r}, {steps} steps each (median, first excluded):")
+    figures = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, recipe in arms.items():
+            clock = StepClock()
+            grpo.train(cfg.model, task, recipe, 0, Path(tmp), eval_every=10 ** 6, save_every=10 ** 6,
+                       extra_callbacks=(clock.callback,))
+            figures[label] = float(np.median(clock.seconds[1:] or clock.seconds))
+    base = figures["validity reward (no exact scoring)"]
+    for label, seconds in figures.items():
+        print(f"  {label:44s} {seconds:7.2f} s/step   {100 * (seconds / base - 1):+6.0f}% vs validity")
+    return figures
 
 
 def vllm_scoring(profile: str, naive_answers: int) -> None:
@@ -114,7 +172,7 @@ def throughput(profile: str, source: str | None, device: str | None, grpo_steps:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.bench")
-    parser.add_argument("what", choices=["scoring", "throughput", "vllm-scoring"])
+    parser.add_argument("what", choices=["scoring", "throughput", "vllm-scoring", "grpo-reward"])
     parser.add_argument("--profile", default="smollm2-cpu")
     parser.add_argument("--naive-answers", type=int, default=1000)
     parser.add_argument("--source", help="model source overriding the profile's (e.g. a local .gguf file)")
@@ -123,8 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
-    if args.what == "scoring":
+    if args.what == "scoring":           # what `make bench` runs: scoring, then the exact reward's cost in a step
         scoring(args.profile, args.naive_answers)
+        if args.grpo_steps:
+            grpo_reward_cost(args.profile, args.grpo_steps)
+    elif args.what == "grpo-reward":
+        grpo_reward_cost(args.profile, args.grpo_steps)
     elif args.what == "vllm-scoring":
         vllm_scoring(args.profile, args.naive_answers)
     else:

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from lib import correction, metrics
-from lib.decoding import best_temperature
+from lib.decoding import best_temperature, fraction_text, mass_text
 from lib.distributions import ExactDistribution, Samples, exact_rows, sampled_rows, seed_means
-from lib.tasks import Task
+from lib.tasks import Task, display_name
 from lib.verbalized import VerbalizedSamples
 
 
@@ -41,28 +41,45 @@ def ordered_labels(table: pd.DataFrame) -> list[str]:
     return list(pairs.assign(r=pairs["condition"].map(rank)).sort_values("r", kind="stable")["label"])
 
 
-def comparison_wide(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per (label, task): TV (exact or sampled, with CI), floor, invalid rate, cost."""
-    wide = table.pivot_table(index=["label", "task"], columns="metric", values="value", aggfunc="first", sort=False)
-    ci = table.dropna(subset=["ci_low"]).pivot_table(index=["label", "task"], columns="metric",
-                                                     values=["ci_low", "ci_high"], aggfunc="first", sort=False)
-    for metric in ("sampled_tv", "sampled_invalid_rate"):
-        if ("ci_low", metric) in ci:
-            wide[f"{metric}_ci"] = [f"[{lo:.2f}, {hi:.2f}]" if not pd.isna(lo) else ""
-                                    for lo, hi in zip(ci[("ci_low", metric)].reindex(wide.index),
-                                                      ci[("ci_high", metric)].reindex(wide.index))]
-    if "note" in table:
-        notes = table.dropna(subset=["note"]).drop_duplicates(["label", "task"]).set_index(["label", "task"])["note"]
-        wide["note"] = notes.reindex(wide.index).fillna("")
-    wide["T"] = table.drop_duplicates(["label", "task"]).set_index(["label", "task"])["temperature"].reindex(wide.index)
-    columns = [c for c in ("T", "exact_tv", "raw_mass", "sampled_tv", "sampled_tv_ci", "sampled_tv_floor", "sampled_invalid_rate",
-                           "sampled_invalid_rate_ci", "parse_failure_rate", "gap_closed", "tokens_per_answer",
-                           "forward_passes", "note") if c in wide]
-    wide = wide[columns].reset_index()
+# The comparison as readable tables: conditions with an exact distribution; sampled conditions through the
+# behavioural measure and its cost; sampled TV against a uniform sampler with as many valid replies.
+EXACT_COLUMNS = {"exact_tv": "exact TV, all of A", "exact_tv_defined": "exact TV, covered answers",
+                 "raw_mass": "raw mass", "gap_closed": "gap closed", "forward_passes": "forward passes"}
+BEHAVIOURAL_COLUMNS = {"sampled_effective_share": "effective share", "sampled_valid_rate": "valid",
+                       "parse_failure_rate": "no usable distribution", "tokens_per_answer": "tokens per answer"}
+SAMPLED_TV_COLUMNS = {"sampled_tv": "TV", "sampled_tv_floor": "uniform's TV", "sampled_tv_p": "p vs uniform"}
+
+
+def comparison_tables(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(exact, behavioural, sampled TV): one row per (task, condition), task names, "value [CI]" cells. The
+    logit correction's exact TV is over the answers it covers (its own column, with a note saying how many),
+    never beside the others' TV over all of A."""
+    from lib.tables import metric_cells
     order = {label: i for i, label in enumerate(ordered_labels(table))}
     tasks_ = {t: i for i, t in enumerate(dict.fromkeys(table["task"]))}
-    return wide.sort_values(["task", "label"], key=lambda s: s.map(tasks_ if s.name == "task" else order)) \
-               .reset_index(drop=True)
+    ranked = table.assign(_task=table["task"].map(tasks_), _label=table["label"].map(order)) \
+                  .sort_values(["_task", "_label"], kind="stable")
+    percent = ("sampled_valid_rate", "parse_failure_rate")
+    out = []
+    for columns in (EXACT_COLUMNS, BEHAVIOURAL_COLUMNS, SAMPLED_TV_COLUMNS):
+        cells = metric_cells(ranked, columns, index=("task", "label", "temperature"), percent=percent,
+                             p_values=("sampled_tv_p",))
+        cells = cells.rename(columns={"label": "condition", "temperature": "T"}).fillna("–")
+        cells["T"] = cells["T"].map("{:g}".format)
+        out.append(cells)
+    exact, behavioural, sampled_tv = out
+
+    def by_row(rows: pd.DataFrame, column: str) -> list:
+        found = {(display_name(t), label): v for t, label, v in zip(rows["task"], rows["label"], rows[column])}
+        return [found.get((t, c)) for t, c in zip(exact["task"], exact["condition"])]
+    texts = {"raw_mass": mass_text, "gap_closed": fraction_text,           # masses run down to ~0.01%
+             "forward_passes": lambda v: "–" if v is None or math.isnan(v) else f"{v:.0f}"}
+    for metric, text in texts.items():
+        if EXACT_COLUMNS[metric] in exact:
+            exact[EXACT_COLUMNS[metric]] = [text(v) for v in by_row(table[table["metric"] == metric], "value")]
+    if "note" in table:
+        exact["note"] = [v or "" for v in by_row(table.dropna(subset=["note"]), "note")]
+    return exact, behavioural, sampled_tv
 
 
 def exact_condition_rows(exact: Mapping[str, ExactDistribution], condition: str, label: str, score_batch_size: int,
@@ -116,11 +133,19 @@ def comparison_table(cfg, tokenizer, *, sweep, protocol, methods, verbalized, co
                                        max_new_tokens=method.params.max_new_tokens, **sampled)
     rows += sampled_condition_rows(verbalized, "verbalized", "verbalized (5 stated, draw 1), T=1", 1.0,
                                    max_new_tokens=cfg.verbalized_max_new_tokens, **sampled)
-    rows += correction.correction_condition_rows(correction_table, list(sweep[1.0]))
+    rows += correction_rows(correction_table, list(sweep[1.0]))
     per_seed = [row for seed, exact in trained.items()
                 for row in exact_condition_rows(exact, "trained", "trained, T=1", cfg.score_batch_size, seed)]
     rows += seed_means(per_seed, ["condition", "label", "task", "metric", "temperature", "n"])
     return results.tidy(rows)
+
+
+def correction_rows(correction_table: pd.DataFrame, task_ids: Sequence[str]) -> list[dict]:
+    """The logit correction's rows under their own metric, exact_tv_defined: its TV is over the answers the
+    correction covers (e.g. 100 of integer 1–1000's 1000), not over all of A like every other exact_tv."""
+    rows = correction.correction_condition_rows(correction_table, task_ids)
+    fit = display_name(correction_table["fit_task"].dropna().iloc[0]) if rows and "fit_task" in correction_table else "?"
+    return [dict(row, metric="exact_tv_defined", label=f"logit correction (fit: {fit}; covered answers)") for row in rows]
 
 
 def samples_rows(samples: Mapping[str, Samples], condition: str, temperature: float) -> list[dict]:

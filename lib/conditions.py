@@ -125,6 +125,15 @@ def trained(cfg, recipe: str, seed: int) -> Condition:
     return Condition(cfg.model, cfg.run_dir / "cache", recipe, seed, path, cfg.backend, cfg.backend_options)
 
 
+def checkpoint(cfg, recipe: str, seed: int, adapter: Path | None) -> Condition:
+    """The profile's model with an adapter 04 kept after some steps of (recipe, seed) (vanilla when None). Its cache
+    key holds the adapter files' sha256 (Condition.identity), so two checkpoints share results only when their
+    weights are the same bytes."""
+    if adapter is not None and not (Path(adapter) / "adapter_config.json").exists():
+        raise MissingAdapters(f"no adapter at {adapter}: run notebook 04_grpo_train with dose_steps first")
+    return Condition(cfg.model, cfg.run_dir / "cache", recipe, seed, adapter, cfg.backend, cfg.backend_options)
+
+
 def recipe_conditions(cfg, seeds: str | Sequence[int] = "all") -> tuple[str, list[Condition]]:
     """(recipe, one condition per trained seed) for params' `recipe`; "selected" means the recipe 04 selected.
     `seeds` keeps only the stated seeds. Raises MissingAdapters, saying to run 04."""

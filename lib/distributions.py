@@ -10,7 +10,7 @@ import numpy as np
 from scipy.special import logsumexp
 from tqdm import tqdm
 
-from lib import metrics
+from lib import answer_sets, metrics, spread
 from lib.conditions import Condition
 from lib.sampling import Backend, SamplingParams
 from lib.tasks import Task
@@ -97,8 +97,8 @@ class Samples:
     def head(self, n: int) -> "Samples":
         return Samples(self.task, self.replies[:n])
 
-    def summary(self, seed: int = 0, n_boot: int = 1000) -> dict:
-        return metrics.sampled_summary(self.answers, self.task.answers, seed=seed, n_boot=n_boot)
+    def summary(self) -> dict:
+        return metrics.sampled_summary(self.answers, self.task.answers)
 
 
 def sample_replies(condition: Condition, prompt: str, n: int, params: SamplingParams, seed: int) -> list[str]:
@@ -135,38 +135,98 @@ def sample_panel(condition: Condition, tasks: Sequence[Task], n: int, params: Sa
 
 
 # -- tidy rows: the one exact builder and the one sampled builder -------------------------------
+def _core(task: Task) -> tuple[str, ...]:
+    """The task's core list (lib.answer_sets.CORE) when it has one and it lies inside A; else ()."""
+    core = answer_sets.CORE.get(task.id, ())
+    return core if core and set(core) <= set(task.answers) else ()
+
+
 def exact_rows(exact: dict[str, ExactDistribution], condition: str, train_seed: int | None = None,
                **extra) -> list[dict]:
-    """Long-format rows per task: exact_tv, raw_mass, exact_entropy (n = k)."""
+    """Long-format rows per task: exact_tv, raw_mass, exact_entropy and the exact effective numbers (n = k);
+    for tasks with a core list, the same distribution restricted to the core (n = the core's size)."""
     rows = []
     for task_id, dist in exact.items():
         s = dist.summary()
-        base = dict(condition=condition, task=task_id, n=s["k"], temperature=dist.temperature,
+        k = s["k"]
+        effective = spread.exact_effective_numbers(dist.p)
+        base = dict(condition=condition, task=task_id, n=k, temperature=dist.temperature,
                     train_seed=train_seed, **extra)
         rows += [dict(base, metric="exact_tv", value=s["exact_tv"]),
                  dict(base, metric="raw_mass", value=s["raw_mass"]),
-                 dict(base, metric="exact_entropy", value=s["normalized_entropy"])]
+                 dict(base, metric="exact_entropy", value=s["normalized_entropy"]),
+                 dict(base, metric="exact_effective", value=effective.inverse_collision),
+                 dict(base, metric="exact_effective_share", value=effective.inverse_collision / k),
+                 dict(base, metric="exact_exp_entropy", value=effective.exp_entropy)]
+        core = _core(dist.task)
+        if core:
+            index = [dist.task.answers.index(a) for a in core]
+            p_core = dist.p[index]
+            core_base = dict(base, n=len(core))
+            rows += [dict(core_base, metric="core_mass", value=float(p_core.sum())),
+                     dict(core_base, metric="core_exact_tv", value=metrics.exact_tv(p_core / p_core.sum())),
+                     dict(core_base, metric="core_exact_effective_share",
+                          value=spread.exact_effective_numbers(p_core).inverse_collision / len(core))]
     return rows
 
 
 def sampled_rows(samples: dict[str, Samples], condition: str, temperature: float, sample_seed: int,
-                 prefix: str = "sampled", n_boot: int = 1000, train_seed: int | None = None, **extra) -> list[dict]:
-    """Long-format rows per task: sampled TV (bootstrap CI) beside its floor (n = valid answers), the invalid
-    rate (Wilson CI), other rate, entropy, distinct and valid counts."""
+                 prefix: str = "sampled", n_boot: int = 1000, train_seed: int | None = None,
+                 n_sim: int = 10_000, **extra) -> list[dict]:
+    """Long-format rows per task, read against a uniform sampler over A with as many valid answers:
+
+    - sampled TV with its Monte-Carlo p-value, the null's mean (`tv_floor`) and the excess over it; the TV's
+      interval is the excess's bias-corrected interval shifted by the null mean, so it contains the TV;
+    - the effective number of answers 1/Σp² (unbiased collision estimate) and its share of k, with CIs;
+    - valid and invalid rates and the top answer's share (Wilson CIs), other rate, entropy, distinct, n_valid;
+    - for tasks with a core list: the effective share over the core's answers and the core's share of valid.
+    """
     rows = []
     for task_id, smp in samples.items():
-        s = smp.summary(seed=sample_seed, n_boot=n_boot)
-        low, high = metrics.wilson_ci(s["n"] - s["n_valid"], s["n"])
-        base = dict(condition=condition, task=task_id, n=s["n"], temperature=temperature, train_seed=train_seed,
+        answers, task = smp.answers, smp.task
+        n = len(answers)
+        s = metrics.sampled_summary(answers, task.answers)
+        test = spread.sampled_tv_test(answers, task.answers, n_sim=n_sim, seed=sample_seed, n_boot=n_boot)
+        eff = spread.effective_number(answers, task.k, n_boot=n_boot, seed=sample_seed)
+        n_valid = s["n_valid"]
+        top = spread.top_share(answers)
+        base = dict(condition=condition, task=task_id, n=n, temperature=temperature, train_seed=train_seed,
                     sample_seed=sample_seed, **extra)
-        rows += [dict(base, metric=f"{prefix}_tv", value=s["sampled_tv"], ci_low=s["tv_ci_low"], ci_high=s["tv_ci_high"]),
-                 dict(base, metric=f"{prefix}_tv_floor", value=s["tv_floor"], n=s["n_valid"]),
-                 dict(base, metric=f"{prefix}_invalid_rate", value=s["invalid_rate"], ci_low=low, ci_high=high),
-                 dict(base, metric=f"{prefix}_other_rate", value=s["other_rate"]),
-                 dict(base, metric=f"{prefix}_entropy", value=s["normalized_entropy"]),
-                 dict(base, metric=f"{prefix}_distinct", value=s["distinct"]),
-                 dict(base, metric=f"{prefix}_n_valid", value=s["n_valid"])]
+        on_valid = dict(base, n=n_valid)
+        # TV lies in [0, 1]: the shifted interval is clipped there (it still holds the estimate).
+        rows += [dict(base, metric=f"{prefix}_tv", value=test.tv,
+                      ci_low=min(max(test.excess_ci_low + test.null_mean, 0.0), test.tv),
+                      ci_high=max(min(test.excess_ci_high + test.null_mean, 1.0), test.tv)),
+                 dict(on_valid, metric=f"{prefix}_tv_floor", value=test.null_mean),
+                 dict(base, metric=f"{prefix}_tv_excess", value=test.excess, ci_low=test.excess_ci_low,
+                      ci_high=test.excess_ci_high),
+                 dict(on_valid, metric=f"{prefix}_tv_p", value=test.p_value),
+                 dict(base, metric=f"{prefix}_valid_rate", value=n_valid / n if n else float("nan"),
+                      **_wilson(n_valid, n)),
+                 dict(base, metric=f"{prefix}_invalid_rate", value=s["invalid_rate"], **_wilson(n - n_valid, n)),
+                 dict(on_valid, metric=f"{prefix}_effective", value=eff.value, ci_low=eff.ci_low, ci_high=eff.ci_high),
+                 dict(on_valid, metric=f"{prefix}_effective_share", value=eff.share, ci_low=eff.share_ci_low,
+                      ci_high=eff.share_ci_high),
+                 dict(on_valid, metric=f"{prefix}_top_share", value=top,
+                      **_wilson(round(top * n_valid) if n_valid else 0, n_valid)),
+                 dict(on_valid, metric=f"{prefix}_other_rate", value=s["other_rate"]),
+                 dict(on_valid, metric=f"{prefix}_entropy", value=s["normalized_entropy"]),
+                 dict(on_valid, metric=f"{prefix}_distinct", value=s["distinct"]),
+                 dict(base, metric=f"{prefix}_n_valid", value=n_valid)]
+        core = _core(task)
+        if core:
+            inside = [a for a in answers if a in set(core)]
+            core_eff = spread.effective_number(inside, len(core), n_boot=n_boot, seed=sample_seed)
+            rows += [dict(base, n=len(inside), metric=f"{prefix}_core_effective_share", value=core_eff.share,
+                          ci_low=core_eff.share_ci_low, ci_high=core_eff.share_ci_high),
+                     dict(on_valid, metric=f"{prefix}_core_share",
+                          value=len(inside) / n_valid if n_valid else float("nan"), **_wilson(len(inside), n_valid))]
     return rows
+
+
+def _wilson(successes: int, n: int) -> dict:
+    low, high = metrics.wilson_ci(successes, n) if n else (float("nan"), float("nan"))
+    return dict(ci_low=low, ci_high=high)
 
 
 def seed_means(rows: list[dict], keys: Sequence[str]) -> list[dict]:
@@ -219,7 +279,7 @@ def picks_table(exact: dict[str, ExactDistribution], samples: dict[str, dict[str
             rows.append(dict(condition=condition, task=task_id, source="exact", rank=rank, answer=answer, share=share))
         for source, by_task in samples.items():
             if task_id in by_task:
-                top = by_task[task_id].summary(n_boot=1)["top5"][:n]
+                top = by_task[task_id].summary()["top5"][:n]
                 rows += [dict(condition=condition, task=task_id, source=source, rank=rank, answer=a, share=s)
                          for rank, (a, s) in enumerate(top, 1)]
     return pd.DataFrame(rows)

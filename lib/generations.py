@@ -14,6 +14,15 @@ from lib.conditions import Condition
 from lib.sampling import SamplingParams
 
 
+def greedy_replies(condition: Condition, kind: str, texts: Sequence[str], max_new_tokens: int) -> list[str]:
+    """One greedy chat-templated reply per text, cached under `kind` (a cached condition loads no model)."""
+    texts = list(texts)
+    return condition.cached(kind, texts,
+                            lambda backend: backend.complete(texts, SamplingParams(temperature=0,
+                                                                                   max_new_tokens=max_new_tokens)),
+                            params=dict(temperature=0, max_new_tokens=max_new_tokens))
+
+
 @dataclass(frozen=True)
 class Prompt:
     """One prompt to answer k times; `category` groups prompts in tables."""

@@ -55,33 +55,46 @@ def vanilla_mean(metric: str) -> Callable[[Path], dict]:
     return read
 
 
-def _selected_differences(results_dir: Path, name: str) -> pd.DataFrame:
-    """The selected recipe's rows of 05_differences.csv under `name` ("vs vanilla", "vs control")."""
+def _selected_differences(results_dir: Path, baseline: str, metric: str) -> pd.DataFrame:
+    """05_differences.csv rows of the selected recipe against `baseline` ("vanilla" or the control's recipe)."""
     diffs, _ = _tables(results_dir, "05_differences", "04_selection")
     recipe = artifacts.selected_recipe(results_dir)
-    return diffs[(diffs["name"] == name) & diffs["comparison"].str.startswith(f"{recipe} - ")]
+    return diffs[(diffs["comparison"] == f"{recipe} − {baseline}") & (diffs["metric"] == metric)]
 
 
-def trained_effect(results_dir: Path) -> dict:
-    rows = _selected_differences(results_dir, "vs vanilla")
-    row = _nonempty(rows[rows["task"] == tasks.TRAINED_TASK], f"{tasks.TRAINED_TASK} vs vanilla").iloc[0]
-    return dict(value=row["value"], low=row["ci_low"], high=row["ci_high"])
+def trained_effect(metric: str) -> Callable[[Path], dict]:
+    """The selected recipe's change in `metric` on the trained task, against vanilla, with its interval."""
+    def read(results_dir: Path) -> dict:
+        rows = _selected_differences(results_dir, "vanilla", metric)
+        row = _nonempty(rows[rows["task"] == tasks.TRAINED_TASK], f"{tasks.TRAINED_TASK} vs vanilla").iloc[0]
+        return dict(value=row["value"], low=row["ci_low"], high=row["ci_high"])
+    return read
 
 
 def transfer_beyond_control(results_dir: Path) -> dict:
-    rows = _selected_differences(results_dir, "vs control")
-    rows = _nonempty(rows[rows["task"].isin(UNTRAINED)], "untrained tasks vs control")
-    return dict(better=int((rows["ci_high"] < 0).sum()), worse=int((rows["ci_low"] > 0).sum()), of=len(rows))
+    """Untrained tasks that spread / narrowed beyond the control (behavioural headline, Holm)."""
+    from lib import transfer
+    control = artifacts.control_recipe(results_dir)
+    diffs, _ = _tables(results_dir, "05_differences", "04_selection")
+    rows = _nonempty(diffs[diffs["comparison"] == f"{artifacts.selected_recipe(results_dir)} − {control}"],
+                     "comparison with the control")
+    v = transfer.verdict(rows, tasks.TRAINED_TASK)
+    panel = lambda names: [t for t in names if t in UNTRAINED]  # noqa: E731  (held-out tasks are not the seed's)
+    measured = rows.loc[rows["metric"] == transfer.HEADLINE, "task"]
+    return dict(better=len(panel(v.improved)), worse=len(panel(v.worse)), of=len(panel(set(measured))))
 
 
-def gap_closed(results_dir: Path) -> dict:
-    """Median over tasks of the fraction of the gap vanilla closes at the swept T nearest GAP_TEMPERATURE."""
-    [sweep] = _tables(results_dir, "03_temperature_sweep")
-    rows = _nonempty(sweep[(sweep["metric"] == "gap_closed") & (sweep["condition"] == "vanilla")
-                           & sweep["task"].isin(tasks.TASK_IDS)].dropna(subset=["value"]), "gap_closed")
-    temperature = min(rows["temperature"].unique(), key=lambda t: (abs(t - GAP_TEMPERATURE), t))
-    at = rows[rows["temperature"] == temperature]
-    return dict(value=at["value"].median(), temperature=temperature, tasks=at["task"].nunique())
+def gap_closed(metric: str) -> Callable[[Path], dict]:
+    """Median over tasks of the fraction of the gap vanilla closes at the swept T nearest GAP_TEMPERATURE
+    (`gap_closed`: exact TV; `gap_closed_effective_share`: the behavioural measure)."""
+    def read(results_dir: Path) -> dict:
+        [sweep] = _tables(results_dir, "03_temperature_sweep")
+        rows = _nonempty(sweep[(sweep["metric"] == metric) & (sweep["condition"] == "vanilla")
+                               & sweep["task"].isin(tasks.TASK_IDS)].dropna(subset=["value"]), metric)
+        temperature = min(rows["temperature"].unique(), key=lambda t: (abs(t - GAP_TEMPERATURE), t))
+        at = rows[rows["temperature"] == temperature]
+        return dict(value=at["value"].median(), temperature=temperature, tasks=at["task"].nunique())
+    return read
 
 
 def accuracy(benchmark: str) -> Callable[[Path], dict]:
@@ -96,6 +109,55 @@ def accuracy(benchmark: str) -> Callable[[Path], dict]:
     return read
 
 
+def held(results_dir: Path) -> pd.DataFrame:
+    """07_held.csv's rows for the selected recipe: per capability area and trained seed, the headline measure's
+    paired difference with its CI, minimum detectable difference and verdict."""
+    rows, _ = _tables(results_dir, "07_held", "04_selection")
+    return _nonempty(rows[rows["condition"] == artifacts.selected_recipe(results_dir)], "trained seeds in 07_held")
+
+
+def show_held(rows: pd.DataFrame) -> str:
+    """One area's cell: vanilla → trained, then per seed the difference [CI], mdd and verdict."""
+    first = rows.iloc[0]
+    seeds = "<br>".join(
+        f"seed {number(r.train_seed, '.0f')}: {number(r.difference, '+.3f')} [{number(r.ci_low, '+.3f')}, "
+        f"{number(r.ci_high, '+.3f')}], mdd {number(r.mdd, '.3f')}: <strong>{html.escape(str(r.verdict))}</strong>"
+        for r in rows.itertuples())
+    return (f"{number(first['vanilla'])} → {number(rows['trained'].mean())}"
+            + _muted(f"{first['benchmark']}, {first['metric']}, n={number(first['n'], '.0f')}") + f"<br>{seeds}")
+
+
+def capability_html(report_dir: Path) -> str:
+    """The capability table: one row per rung, one cell per area (knowledge, reasoning, instruction following,
+    formats, calibration) saying whether it held after training, with CI and power; a dash where 07 has
+    not written its tables."""
+    areas = ("knowledge", "reasoning", "instruction following", "formats", "calibration")
+    rows = []
+    for rung in LADDER:
+        results_dir = Path(report_dir) / rung.profile / "results"
+        if not results_dir.is_dir():
+            continue
+        page = f"{config.NOTEBOOKS['07']}.html"
+        href = f"{rung.profile}/{page if (Path(report_dir) / rung.profile / page).exists() else 'index.html'}"
+        try:
+            found = held(results_dir)
+            cells = [show_held(found[found["area"] == area]) if (found["area"] == area).any()
+                     else "—" + _muted("not measured") for area in areas]
+        except Exception as err:  # a missing or old table mutes the row, never the page
+            note = str(err) if type(err) is LookupError else f"{type(err).__name__}: {err}"
+            cells = ["—" + _muted(note)] * len(areas)
+        rows.append(f"<tr><td>{html.escape(rung.model)}{_muted(rung.size)}</td>"
+                    + "".join(f'<td class=num><a href="{html.escape(href)}">{c}</a></td>' for c in cells) + "</tr>")
+    if not rows:
+        return ""
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in ["model", *areas])
+    return ("<h2>Knowledge, reasoning, instruction following, formats, calibration: held or not</h2>"
+            f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            "<p class=muted>Trained − vanilla on each area's headline measure, paired by item, with its 95% CI and "
+            "the minimum detectable difference (mdd) at 80% power. Held: no loss detected (paired test at α = 0.05; "
+            "for ECE, lower is better, the interval); a loss smaller than the mdd would go unseen at this size.</p>")
+
+
 # Columns: heading, the notebook page its numbers come from, reader, and how the numbers print
 
 def _muted(text: str) -> str:
@@ -107,7 +169,7 @@ def show_effect(v: dict) -> str:
 
 
 def show_transfer(v: dict) -> str:
-    return f"{v['better']} of {v['of']} better, {v['worse']} worse"
+    return f"{v['better']} of {v['of']} more spread, {v['worse']} narrower"
 
 
 def show_accuracy(v: dict) -> str:
@@ -126,17 +188,25 @@ class Column:
 
 Found = dict[str, dict[str, dict | Exception] | None]      # profile → column key → numbers or error
 
-# The behavioural spread column joins here once a table provides it.
 COLUMNS: tuple[Column, ...] = (
-    Column("spread", "vanilla spread: mean exact TV over the panel", "01", vanilla_mean("exact_tv"),
+    Column("behaviour", "vanilla spread, behavioural: mean effective share of the answer set", "01",
+           vanilla_mean("behav_effective_share"), lambda v: number(v["value"], ".2f") + _muted(f"{v['tasks']} tasks")),
+    Column("spread", "vanilla spread, exact: mean exact TV given a bare reply", "01", vanilla_mean("exact_tv"),
            lambda v: number(v["value"]) + _muted(f"{v['tasks']} tasks")),
     Column("raw_mass", "raw valid mass: mean over the panel", "01", vanilla_mean("raw_mass"),
            lambda v: number(v["value"], ".1%")),
-    Column("effect", f"trained-task effect: exact TV, trained − vanilla on {tasks.display_name(tasks.TRAINED_TASK)} "
-           "[95% CI]", "05", trained_effect, show_effect),
-    Column("transfer", "transfer beyond the control: untrained tasks whose CI excludes 0", "05",
+    Column("effect", f"trained-task effect: effective share, trained − vanilla on "
+           f"{tasks.display_name(tasks.TRAINED_TASK)} [95% CI]", "05", trained_effect("behav_effective_share"),
+           show_effect),
+    Column("effect_exact", f"trained-task effect: exact TV, trained − vanilla [95% CI]", "05",
+           trained_effect("exact_tv"), show_effect),
+    Column("transfer", "transfer beyond the control: untrained tasks more / less spread (behavioural, Holm)", "05",
            transfer_beyond_control, show_transfer),
-    Column("gap", "fraction of the gap temperature closes: median over tasks", "03", gap_closed,
+    Column("gap", "fraction of the gap temperature closes, exact TV: median over tasks", "03",
+           gap_closed("gap_closed"),
+           lambda v: number(v["value"], ".2f") + _muted(f"at T={v['temperature']:g}, {v['tasks']} tasks")),
+    Column("gap_behaviour", "fraction of the gap temperature closes, behavioural: median over tasks", "03",
+           gap_closed("gap_closed_effective_share"),
            lambda v: number(v["value"], ".2f") + _muted(f"at T={v['temperature']:g}, {v['tasks']} tasks")),
     Column("mmlu", "MMLU accuracy, vanilla → trained", "07", accuracy("MMLU"), show_accuracy),
     Column("gsm8k", "GSM8K accuracy, vanilla → trained", "07", accuracy("GSM8K"), show_accuracy),
@@ -189,7 +259,7 @@ def size_sentence(found: Found) -> str:
                 f"with model size waits for {waiting}.")
     first, last = rungs[0], rungs[-1]
     a, b = found[first.profile]["effect"], found[last.profile]["effect"]
-    direction = f"{'larger' if b['value'] < a['value'] else 'smaller'} at {last.size} than at {first.size}"
+    direction = f"{'larger' if b['value'] > a['value'] else 'smaller'} at {last.size} than at {first.size}"
     if pd.isna([a["low"], a["high"], b["low"], b["high"]]).any():
         verdict = f"the effect is {direction}, with no interval to tell that from noise"
     elif a["low"] <= b["high"] and b["low"] <= a["high"]:
@@ -217,7 +287,7 @@ def ladder_html(report_dir: Path) -> str:
              "number comes from; each profile's page defines the metrics.")
     return site.page_html("Respread — the model ladder", f"<p>{html.escape(intro)}</p><table><thead><tr>{header}"
                           f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-                          f"<p>{html.escape(size_sentence(found))}</p>")
+                          f"<p>{html.escape(size_sentence(found))}</p>" + capability_html(report_dir))
 
 
 def write(report_dir: Path) -> Path:

@@ -143,12 +143,20 @@ def is_english_phrase(text: str) -> bool:
 @functools.lru_cache(maxsize=65536)
 def is_color_name(text: str) -> bool:
     """A colour: a CSS3 colour keyword in webcolors, matched without case, spaces or hyphens
-    ("light blue" and "Light-Blue" are "lightblue"), or else an English phrase (`is_english_phrase`),
-    which covers colour names CSS lacks ("amethyst", "burnt orange").
+    ("light blue" and "Light-Blue" are "lightblue"); or one English word (`is_english_word`), which
+    covers colour names CSS lacks ("amethyst"); or an English phrase whose last word is itself a colour
+    (a CSS keyword or a member of the curated list): "burnt orange" and "pale mint" pass, while
+    "ultimately theirs" and "shelter-dweller indeed", real words but no colour, do not.
     """
-    if _PHRASE.fullmatch(text) and _SEPARATORS.sub("", text).casefold() in _css_color_names():
+    if not _PHRASE.fullmatch(text):
+        return False
+    if _SEPARATORS.sub("", text).casefold() in _css_color_names():
         return True
-    return is_english_phrase(text)
+    words = re.split("[ -]", text)
+    if len(words) == 1:
+        return is_english_word(text)
+    last = words[-1].casefold()
+    return is_english_phrase(text) and (last in _css_color_names() or last in _curated_keys("color"))
 
 
 @functools.lru_cache(maxsize=65536)

@@ -279,14 +279,13 @@ def paired_mean_difference(treated, baseline, n_boot: int = 1000, seed: int = 0)
 def sampled_summary(
     answers: Sequence[str | None],
     answer_set: Sequence[str],
-    seed: int = 0,
-    n_boot: int = 1000,
 ) -> dict[str, Any]:
     """Summary of parsed samples against A.
 
     Keys: ``n`` (all samples), ``n_valid`` (non-None), ``invalid_rate``,
-    ``other_rate``, ``sampled_tv``, ``tv_ci_low``/``tv_ci_high`` (percentile
-    bootstrap over all samples, invalid included, so the valid count varies),
+    ``other_rate``, ``sampled_tv`` (no interval here: a percentile bootstrap of
+    this upward-biased statistic can miss its own estimate; lib.spread gives the
+    null-calibrated test and interval),
     ``tv_floor`` (for ``n_valid`` and k), ``normalized_entropy`` (entropy of the
     empirical distribution restricted to in-A answers and renormalised,
     divided by ``log k``; nan if no answer is in A; others do not enter it),
@@ -299,10 +298,6 @@ def sampled_summary(
     k = len(aset)
     valid = [a for a in answers if a is not None]
     n_valid = len(valid)
-
-    lo, hi = bootstrap_ci(
-        answers, lambda s: sampled_tv(s, aset), n_boot=n_boot, seed=seed
-    )
 
     emp = empirical_distribution(answers, aset)
     ent = normalized_entropy(emp) if emp.sum() > 0 else float("nan")
@@ -320,8 +315,6 @@ def sampled_summary(
         "invalid_rate": invalid_rate(answers),
         "other_rate": other_rate(answers, aset),
         "sampled_tv": sampled_tv(answers, aset),
-        "tv_ci_low": lo,
-        "tv_ci_high": hi,
         "tv_floor": tv_floor(n_valid, k),
         "normalized_entropy": ent,
         "distinct": distinct_count(answers),
@@ -344,4 +337,5 @@ def wilson_ci(successes: int, n: int, level: float = 0.95) -> tuple[float, float
     denom = 1 + z * z / n
     centre = (phat + z * z / (2 * n)) / denom
     half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # Mathematically the interval holds p̂; clamping keeps it so when rounding (p̂ = 0 or 1) says otherwise.
+    return (min(max(0.0, centre - half), phat), max(min(1.0, centre + half), phat))

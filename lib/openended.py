@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from lib import metrics, results
+from lib import metrics, results, stats
 from lib.generations import Prompt
 from lib.data import ALL_CATEGORIES as ALL           # the `task` of rows pooled over categories
 from lib.data import NOVELTYBENCH_CATEGORIES as CATEGORIES
@@ -275,7 +275,8 @@ def category_summary(prompts: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -
 
 def differences(prompts: pd.DataFrame, baseline: str, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Paired by prompt: each other condition (trained recipes as their mean over seeds) minus `baseline`,
-    mean over prompts with a bootstrap 95% CI, per category and for 'all'."""
+    mean over prompts with a bootstrap 95% CI, per category and for 'all', with the minimum detectable
+    difference at 80% power for the prompts used (`mdd`)."""
     base = prompts[prompts["label"] == baseline].set_index("prompt_id")
     others = prompts[(prompts["label"] != baseline) & (prompts["scope"] != "seed")]
     rows = []
@@ -285,9 +286,11 @@ def differences(prompts: pd.DataFrame, baseline: str, n_boot: int = 1000, seed: 
         for category in [ALL] + list(dict.fromkeys(group.loc[shared, "category"])):
             ids = shared if category == ALL else shared[group.loc[shared, "category"] == category]
             for metric in ("distinct_k", "distinct_k_lexical"):
-                value, low, high, n = metrics.paired_mean_difference(group.loc[ids, metric], base[metric], n_boot, seed)
+                treated = group.loc[ids, metric]
+                value, low, high, n = metrics.paired_mean_difference(treated, base[metric], n_boot, seed)
+                mdd = stats.min_detectable_mean_difference((treated - base[metric].reindex(treated.index)).dropna())
                 rows.append(dict(comparison=f"{label} − {baseline}", label=label, baseline=baseline, task=category,
-                                 metric=metric, value=value, ci_low=low, ci_high=high, n=n))
+                                 metric=metric, value=value, ci_low=low, ci_high=high, n=n, mdd=mdd))
     return pd.DataFrame(rows)
 
 
@@ -297,6 +300,15 @@ def wide_summary(summary: pd.DataFrame, metric: str = "distinct_k") -> pd.DataFr
     cell = [f"{v:.2f} [{lo:.2f}, {hi:.2f}]" for v, lo, hi in zip(frame["value"], frame["ci_low"], frame["ci_high"])]
     wide = frame.assign(cell=cell).pivot_table(index="task", columns="label", values="cell", aggfunc="first", sort=False)
     return wide.reindex([ALL] + [c for c in CATEGORIES if c in wide.index]).rename_axis(index="category", columns=None)
+
+
+def differences_view(diffs: pd.DataFrame) -> pd.DataFrame:
+    """The differences for reading: "mean [CI]" in one cell, the minimum detectable difference beside it."""
+    from lib import tables
+    view = diffs[["comparison", "task", "metric", "n"]].rename(columns={"task": "category", "n": "prompts"})
+    view.insert(3, "difference [95% CI]", tables.ci_column(diffs, digits=2).to_numpy())
+    view["detectable at 80% power"] = [tables.with_ci(v, digits=2) for v in diffs["mdd"]]
+    return view
 
 
 # -- examples ---------------------------------------------------------------------------------

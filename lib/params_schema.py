@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 from lib import rewards, tasks as task_panel
 from lib.data import ALL_CATEGORIES, NOVELTYBENCH_CATEGORIES
-from lib.recipes import Recipe
+from lib.recipes import LR_SCHEDULES, ROLES, Recipe
 
 Check = Callable[[Any], "str | None"]   # returns an error text, or None when the value is fine
 
@@ -105,6 +105,17 @@ def _temperatures_with_reference(values) -> str | None:
     return None if 1.0 in values else "must include 1.0 (the reference temperature)"
 
 
+def _temperature_grid(value) -> str | None:
+    """low < high, and step divides [low, high] into equal steps (as lib.decoding.temperature_grid needs)."""
+    missing = [k for k in ("low", "high", "step") if k not in value]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    low, high, step = value["low"], value["high"], value["step"]
+    count = round((high - low) / step)
+    return None if low < high and count >= 1 and abs(low + count * step - high) < 1e-9 else \
+        f"does not split [{low}, {high}] into equal steps of {step}"
+
+
 def _seed_list(value) -> str | None:
     if value and all(_is_a(s, int) and s >= 0 for s in value):
         return None
@@ -116,9 +127,21 @@ def _seeds(value) -> str | None:
         "must be 'all' or a non-empty list of integers >= 0"
 
 
+def _all_or_positive(value) -> str | None:
+    return None if value == "all" or _is_a(value, int) and value > 0 else "must be 'all' or an integer > 0"
+
+
 def _name(value) -> str | None:
     return None if value and all(c.isalnum() or c in "-_." for c in value) else \
         "must be a non-empty name of letters, digits, '-', '_' or '.'"
+
+
+STEER_CONTROLS = ("random", "reverse", "placebo")   # 09: directions the trained one is compared with
+
+
+def _steer_controls(value) -> str | None:
+    unknown = [v for v in value if v not in STEER_CONTROLS]
+    return f"unknown control(s) {unknown}" if unknown else None
 
 
 def _uses_vllm(value) -> str | None:
@@ -197,6 +220,10 @@ YAML_TYPES = {str: (str, "a string"), bool: (bool, "true or false"), int: (int, 
 RECIPE_CHECKS: dict[str, tuple[Check, str]] = {                       # what a field's type does not say
     "reward": (_one_of(rewards.REWARDS, "reward"), "one of lib.rewards.REWARDS: " + ", ".join(rewards.REWARDS)),
     "seeds": (_seed_list, "a non-empty list of integers >= 0, e.g. [0, 1]"),
+    "role": (_one_of(tuple(ROLES), "role"), "one of lib.recipes.ROLES: " + ", ".join(ROLES)),
+    "lr_schedule": (_one_of(LR_SCHEDULES, "schedule"), "one of: " + ", ".join(LR_SCHEDULES)),
+    "groups_per_step": (_positive, "an integer > 0"),
+    "refresh_every": (_positive, "an integer > 0"),
 }
 
 
@@ -214,6 +241,23 @@ RECIPES_ALLOWED = ("a mapping name -> {" + ", ".join(f"{k}: {s.allowed}" for k, 
                                                      if not s.optional)
                    + ", and optional " + ", ".join(k for k, s in RECIPE_SCHEMA.items() if s.optional)
                    + "} (the fields of lib.recipes.Recipe)")
+
+
+def _step_list(value) -> str | None:
+    return None if value and all(_is_a(s, int) and s >= 0 for s in value) else \
+        "is empty or holds something other than an integer >= 0"
+
+
+def _grid(value) -> str | None:
+    """{recipe: {learning_rate: [..], steps: [..]}}: each listed recipe becomes one recipe per combination."""
+    for name, axes in value.items():
+        if not isinstance(axes, dict) or not axes or set(axes) - {"learning_rate", "steps"}:
+            return f"recipe {name!r} must map to learning_rate: [numbers > 0] and/or steps: [integers > 0]"
+        problem = _numbers(_positive)(axes.get("learning_rate", [1.0])) or \
+            (None if all(_is_a(n, int) and n > 0 for n in axes.get("steps", [1])) else "steps must be integers > 0")
+        if problem:
+            return f"recipe {name!r}: {problem}"
+    return None
 
 
 def _recipes(value) -> str | None:
@@ -287,7 +331,7 @@ NOTEBOOK_TABLE: dict[str, Notebook] = {
         "temperature": positive_number(),
         "top_p": probability(),
         "n_samples": positive_int("the seed's protocol uses 50"),
-        "n_parsed": positive_int(),
+        "n_behavioural": positive_int("replies per task for the behavioural measure; >= 200 on a default profile"),
         "max_new_tokens": positive_int(),
         "n_boot": positive_int(),
     }),
@@ -300,7 +344,13 @@ NOTEBOOK_TABLE: dict[str, Notebook] = {
         "tasks": TASKS,
         "temperatures": Field(list, _temperatures_with_reference, "a list of numbers > 0 that includes 1.0"),
         "sample_temperatures": positive_numbers(),
-        "n_samples": positive_int("plain samples per task at each sample temperature"),
+        "n_samples": positive_int("plain replies per task at each temperature: the tax, the behavioural gap and "
+                                  "every temperature the behavioural match evaluates"),
+        "gap_temperature": positive_number("the fraction of the gap closed is reported here; the seed's claim is "
+                                           "about 1.5"),
+        "match_grid": Field(dict, _temperature_grid, "a mapping low: <T>, high: <T>, step: <ΔT> with 0 < low < high "
+                            "and step dividing [low, high], e.g. {low: 0.5, high: 3.0, step: 0.05}",
+                            schema={k: positive_number() for k in ("low", "high", "step")}),
         "n_protocol": positive_int("the seed's protocol uses 50"),
         "max_new_tokens": positive_int(),
         "min_p": Field(list, _numbers(_probability), "a non-empty list of numbers in (0, 1]"),
@@ -316,6 +366,12 @@ NOTEBOOK_TABLE: dict[str, Notebook] = {
         "task": TASK,
         "recipes": Field(dict, _recipes, RECIPES_ALLOWED),
         "control_recipe": Field(str, allowed="the name of a recipe with reward: validity"),
+        "grid": Field(dict, _grid, "a mapping recipe -> {learning_rate: [..], steps: [..]}: that recipe is trained "
+                      "once per combination (named <recipe>_lr<lr>_s<steps>)", optional=True),
+        "selected_seeds": Field(list, _seed_list, "seeds the selected spread recipe is trained on after selection "
+                                "(spread recipes are screened on their own seeds first)", optional=True),
+        "dose_steps": Field(list, _step_list, "steps whose adapters are kept for the dose-response, e.g. [0, 10, 25] "
+                            "(0 is vanilla; the last step is the final adapter)", optional=True),
         "eval_every": positive_int(),
         "save_every": positive_int(),
         "min_valid_mass": probability("recipes below it are not selected"),
@@ -328,10 +384,13 @@ NOTEBOOK_TABLE: dict[str, Notebook] = {
                        TASKS_ALLOWED + f" (must include {task_panel.TRAINED_TASK})"),
         "extra_tasks": Field(list, _extra_tasks, "a list of {id, prompt, range: [lo, hi]} or {id, prompt, answers: [..]}"),
         "n_samples": positive_int("the seed's protocol uses 50"),
+        "n_behavioural": positive_int("replies per task, condition and replicate for the behavioural headline"),
+        "vanilla_replicates": positive_int("disjoint sets of n_behavioural replies for vanilla (and vanilla at T*), "
+                                           "so that its sampling noise enters the comparison; at least 2"),
         "max_new_tokens": positive_int(),
         "n_boot": positive_int(),
         "picks_tasks": Field(list, _task_ids, TASKS_ALLOWED),
-    }, needs=("04",)),
+    }, needs=("04", "03")),      # 03's matched temperature T*
     "06": Notebook("06_gsm8k_paths", {
         "n_problems": positive_int("the seed's protocol uses 25"),
         "k": positive_int("chains per problem; the seed's protocol uses 10"),
@@ -343,8 +402,16 @@ NOTEBOOK_TABLE: dict[str, Notebook] = {
     }, needs=("04",)),
     "07": Notebook("07_capability", {
         "mmlu_questions": positive_int("a stratified sample; the seed's protocol uses 200"),
+        "mmlu_permutations": Field(str, _one_of(("cyclic", "none"), "permutation scheme"),
+                                   "cyclic (also score the options' 3 other cyclic shifts: 4x the MMLU cost) or none"),
         "gsm8k_problems": positive_int("greedy; the seed's protocol uses 50"),
         "max_new_tokens": positive_int(),
+        "ifbench_prompts": Field((int, str), _all_or_positive, "'all' (the 294 IFBench test prompts) or an integer "
+                                 "> 0 (a seeded sample)"),
+        "ifbench_max_new_tokens": positive_int("greedy reply length for IFBench"),
+        "format_items": positive_int("prompts per strict format (4 formats), seeded"),
+        "format_max_new_tokens": positive_int(),
+        "n_boot": positive_int(),
         "recipe": TRAINED_RECIPE,
         "trained_seeds": TRAINED_SEEDS,
     }, needs=("04",)),
@@ -361,4 +428,20 @@ NOTEBOOK_TABLE: dict[str, Notebook] = {
         "n_examples": Field(int, _non_negative, "an integer >= 0 (prompts shown with their k answers)"),
         "n_boot": positive_int(),
     }, needs=("04",)),
+    "09": Notebook("09_mechanism", {
+        "recipe": TRAINED_RECIPE,
+        "trained_seeds": TRAINED_SEEDS,
+        "tasks": Field((str, list), lambda v: _task_ids(v) or _includes_trained(v),
+                       TASKS_ALLOWED + f" (the ablation's tasks; must include {task_panel.TRAINED_TASK})"),
+        "extra_tasks": Field(list, _extra_tasks, "a list of {id, prompt, range: [lo, hi]} or {id, prompt, "
+                             "answers: [..]}", optional=True),
+        "bands": positive_int("contiguous bands of decoder layers the adapter is ablated by; 4 = quarters"),
+        "steer_tasks": Field((str, list), _task_ids, TASKS_ALLOWED + " (scored under every steering variant)"),
+        "steer_layers": Field(list, _numbers(_probability), "a non-empty list of fractions of the depth in (0, 1], "
+                              "e.g. [0.25, 0.5, 0.75]"),
+        "steer_scales": positive_numbers("multiples of the direction added, e.g. [1, 2, 4]; 0 is vanilla, always "
+                                         "measured"),
+        "steer_controls": Field(list, _steer_controls, "a list of: " + ", ".join(STEER_CONTROLS)),
+        "lens_tasks": Field((str, list), _task_ids, TASKS_ALLOWED),
+    }, needs=("04", "05")),
 }

@@ -144,15 +144,19 @@ def chain_table(answers: "pd.DataFrame", problems: Sequence[Problem]) -> "pd.Dat
 
 def problem_table(chains: "pd.DataFrame") -> "pd.DataFrame":
     """Per condition and problem: chains, correct chains, chains that compute no new number (they all
-    share the empty path), distinct paths among all and among correct chains (NaN when none is correct),
-    mean words per chain."""
+    share the empty path) and their share of k, distinct paths among all chains, among the non-empty chains
+    (NaN when every chain is empty) and among correct chains (NaN when none is correct), mean words per
+    chain. Distinct paths among all chains count the empty path once, so where chains degrade into text
+    without arithmetic they move with the empty share; among non-empty chains they do not."""
     import pandas as pd
     keys = GROUP + ["problem"]
     out = []
     for key, group in chains.groupby(keys, dropna=False, sort=False):
-        correct = group[group["correct"]]
+        correct, nonempty = group[group["correct"]], group[group["steps"] > 0]
+        empty = int((group["steps"] == 0).sum())
         out.append(dict(zip(keys, key), k=len(group), correct=int(group["correct"].sum()),
-                        empty_paths=int((group["steps"] == 0).sum()), distinct_all=group["path"].nunique(),
+                        empty_paths=empty, empty_share=empty / len(group), distinct_all=group["path"].nunique(),
+                        distinct_nonempty=nonempty["path"].nunique() if len(nonempty) else float("nan"),
                         distinct_correct=correct["path"].nunique() if len(correct) else float("nan"),
                         words=float(group["words"].mean())))
     return pd.DataFrame(out)
@@ -160,14 +164,17 @@ def problem_table(chains: "pd.DataFrame") -> "pd.DataFrame":
 
 def condition_table(per_problem: "pd.DataFrame", n_boot: int = 1000, seed: int = 0) -> "pd.DataFrame":
     """Per condition: means over problems with percentile-bootstrap CIs over problems. distinct_correct
-    averages over the problems with at least one correct chain (n_with_correct says how many)."""
+    averages over the problems with at least one correct chain (n_with_correct says how many),
+    distinct_nonempty over the problems with at least one non-empty chain (n_with_nonempty)."""
     import pandas as pd
     from lib.metrics import mean_ci
     out = []
     for key, group in per_problem.groupby(GROUP, dropna=False, sort=False):
         row = dict(zip(GROUP, key), problems=len(group), k=int(group["k"].max()),
-                   n_with_correct=int((group["correct"] > 0).sum()))
-        for column in ("correct", "distinct_all", "distinct_correct", "empty_paths", "words"):
+                   n_with_correct=int((group["correct"] > 0).sum()),
+                   n_with_nonempty=int(group["distinct_nonempty"].notna().sum()))
+        for column in ("correct", "distinct_all", "distinct_nonempty", "empty_share", "distinct_correct",
+                       "empty_paths", "words"):
             row[column], row[f"{column}_ci_low"], row[f"{column}_ci_high"] = \
                 mean_ci(group[column].dropna(), n_boot, seed)
         out.append(row)
@@ -177,7 +184,8 @@ def condition_table(per_problem: "pd.DataFrame", n_boot: int = 1000, seed: int =
 def paired_difference(per_problem: "pd.DataFrame", treated: str, column: str, n_boot: int = 1000,
                       seed: int = 0) -> "pd.DataFrame":
     """treated − vanilla on `column`, paired by problem at each temperature and treated seed, with a
-    percentile-bootstrap CI over problems (problems where either side is NaN are left out)."""
+    percentile-bootstrap CI over problems (problems where either side is NaN are left out), and `mdd`, the
+    difference a paired test at 80% power would detect on these problems (detectable_difference)."""
     import pandas as pd
     from lib.metrics import paired_mean_difference
     base = per_problem[per_problem["condition"] == "vanilla"]
@@ -190,5 +198,21 @@ def paired_difference(per_problem: "pd.DataFrame", treated: str, column: str, n_
         difference, low, high, problems = paired_mean_difference(a, b, n_boot, seed)
         out.append(dict(condition=treated, train_seed=treated_seed, temperature=temperature, metric=column,
                         problems=problems, treated=float(a.loc[both].mean()), vanilla=float(b.loc[both].mean()),
-                        difference=difference, ci_low=low, ci_high=high))
+                        difference=difference, ci_low=low, ci_high=high,
+                        mdd=detectable_difference((a.loc[both] - b.loc[both]).dropna().to_numpy())))
     return pd.DataFrame(out)
+
+
+def detectable_difference(differences: Sequence[float]) -> float:
+    """The mean paired difference a two-sided test at α = 0.05 detects with 80% power on these items:
+    (z_{0.975} + z_{0.8})·sqrt(mean(d²)/n), the per-item variance under "no difference" estimated by the
+    mean square of the observed differences (for right/wrong items, the discordant share, as in
+    lib.stats.min_detectable_difference). NaN with no items or when every difference is 0 (no variance to
+    size a test by)."""
+    import numpy as np
+    from lib.capability import detectable_from_standard_error
+    d = np.asarray(differences, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size == 0 or not np.any(d):
+        return float("nan")
+    return detectable_from_standard_error(float(np.sqrt(np.mean(d ** 2) / d.size)))

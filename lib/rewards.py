@@ -10,6 +10,22 @@ Lenient parsing ("first integer anywhere") is gamed within a few steps: the mode
                frequency of a among every valid answer sampled so far (before this batch). It is 1 for
                answers seen at most ~1/k² of the time, 0 for an answer the model always gives, and targets
                uniformity over all k answers rather than within a group.
+
+The exact-distribution rewards read the *current policy's* exact distribution p over A (every answer scored
+by teacher forcing, renormalized: p(a | bare reply), `ExactPolicy`), rescored every `refresh_every` steps:
+
+- exact:       −log(k·p(a)), clipped to [−log k, +log k]. Positive for answers the policy gives less often
+               than 1/k, negative for more often; with a group baseline this is the policy gradient of the
+               entropy of p, so it targets the uniform distribution itself, not the group. The lower clip is
+               never active (p ≤ 1); the upper one caps answers below p = 1/k², so one near-impossible answer
+               drawn by chance cannot take the whole group's advantage.
+- reverse:     +log(k·p(a)), same clip: rewards concentration (the control that narrows on purpose).
+- placebo:     the exact reward's values at step 0, assigned to the answers by a seeded random permutation
+               and fixed for the run: the same scale and spread of values, no spread signal.
+Invalid replies score −(log k + 1), below every valid reply.
+
+kl_uniform and self_distill are not rewards: they name the objectives of lib.direct, which trains the adapter
+by gradient descent on exact scores, with no sampling.
 """
 from __future__ import annotations
 
@@ -17,9 +33,13 @@ import math
 from collections import Counter
 from typing import Callable
 
+import numpy as np
+
 from lib.tasks import Task
 
-REWARDS = ("validity", "uniqueness", "histogram")
+EXACT_REWARDS = ("exact", "reverse", "placebo")       # read the policy's own exact distribution (ExactPolicy)
+DIRECT_OBJECTIVES = ("kl_uniform", "self_distill")    # trained by lib.direct, not GRPO
+REWARDS = ("validity", "uniqueness", "histogram", *EXACT_REWARDS, *DIRECT_OBJECTIVES)
 
 
 def completion_text(completion) -> str:
@@ -65,6 +85,78 @@ class RunningHistogram:
         return {"k": self.k, "counts": dict(self.counts)}
 
 
+def exact_clip(k: int) -> float:
+    """The bound of the exact-distribution rewards: log k (see the module docstring)."""
+    return math.log(k)
+
+
+def invalid_penalty(k: int) -> float:
+    """What an invalid reply scores under the exact-distribution rewards: below every valid reply."""
+    return -(exact_clip(k) + 1.0)
+
+
+def surprise_values(p: np.ndarray) -> np.ndarray:
+    """−log(k·p(a)) per answer, clipped to ±log k: the exact reward of every answer of A."""
+    k = p.size
+    with np.errstate(divide="ignore"):
+        return np.clip(-np.log(k * np.asarray(p, dtype=float)), -exact_clip(k), exact_clip(k))
+
+
+def placebo_values(p: np.ndarray, seed: int) -> np.ndarray:
+    """The exact reward's values under p, given to the answers in a seeded random order (no spread signal)."""
+    values = surprise_values(p)
+    return values[np.random.default_rng(seed).permutation(values.size)]
+
+
+def answer_scores(values: np.ndarray, answers: list[str | None], task: Task) -> list[float]:
+    """values[index of a in A] per reply; invalid replies get invalid_penalty."""
+    index = {a: i for i, a in enumerate(task.answers)}
+    return [invalid_penalty(task.k) if a is None else float(values[index[a]]) for a in answers]
+
+
+class ExactPolicy:
+    """The current policy's exact distribution over A (renormalized), for the exact-distribution rewards.
+
+    `scorer()` scores the model being trained (lib.grpo binds it once the trainer exists). The distribution
+    is rescored when `refresh_every` steps have passed since the last scoring; between scorings the last one
+    is reused. The last scoring (and the placebo's fixed values) are saved with checkpoints, so a resumed
+    run rewards exactly as an uninterrupted one."""
+
+    def __init__(self, task: Task, refresh_every: int = 1, seed: int = 0, state: dict | None = None):
+        self.task, self.refresh_every, self.seed = task, refresh_every, seed
+        self.scorer: Callable[[], np.ndarray] | None = None
+        state = state or {}
+        self.p = np.array(state["p"]) if state.get("p") is not None else None
+        self.scored_at: int | None = state.get("scored_at")
+        self.placebo = np.array(state["placebo"]) if state.get("placebo") is not None else None
+
+    def distribution(self, step: int) -> np.ndarray:
+        if self.p is None or self.scored_at is None or step >= self.scored_at + self.refresh_every:
+            if self.scorer is None:
+                raise RuntimeError("ExactPolicy has no scorer: bind the model being trained first")
+            self.p, self.scored_at = np.asarray(self.scorer(), dtype=float), step
+        return self.p
+
+    def placebo_values(self, step: int) -> np.ndarray:
+        if self.placebo is None:           # the first scoring is the untrained model's
+            self.placebo = placebo_values(self.distribution(step), self.seed)
+        return self.placebo
+
+    def state(self) -> dict:
+        as_list = lambda a: None if a is None else [float(x) for x in a]   # noqa: E731
+        return {"p": as_list(self.p), "scored_at": self.scored_at, "placebo": as_list(self.placebo)}
+
+
+def exact_family_scores(kind: str, policy: ExactPolicy, answers: list[str | None], step: int) -> list[float]:
+    """The exact, reverse or placebo reward of each reply at a training step."""
+    if kind == "placebo":
+        values = policy.placebo_values(step)
+    else:
+        values = surprise_values(policy.distribution(step))
+        values = values if kind == "exact" else -values
+    return answer_scores(values, answers, policy.task)
+
+
 def all_processes(answers: list) -> tuple[list, int]:
     """(every training process's answers in rank order, where this process's own begin).
 
@@ -80,24 +172,33 @@ def all_processes(answers: list) -> tuple[list, int]:
     return [a for part in parts for a in part], sum(len(part) for part in parts[:dist.get_rank()])
 
 
-def make_reward(kind: str, task: Task, group_size: int, histogram: RunningHistogram | None = None) -> Callable:
-    """A trl reward function for `task`; it also logs the strict-valid rate and distinct answers."""
-    if kind not in REWARDS:
-        raise ValueError(f"unknown reward {kind!r}; allowed: {', '.join(REWARDS)}")
+def make_reward(kind: str, task: Task, group_size: int, histogram: RunningHistogram | None = None,
+                policy: ExactPolicy | None = None) -> Callable:
+    """A trl reward function for `task`; it also logs the strict-valid rate and distinct answers.
+    The exact-distribution rewards need `policy` (bound to the model being trained)."""
+    if kind not in REWARDS or kind in DIRECT_OBJECTIVES:
+        allowed = [r for r in REWARDS if r not in DIRECT_OBJECTIVES]
+        raise ValueError(f"unknown reward {kind!r}; allowed: {', '.join(allowed)}"
+                         + (" (this one is a lib.direct objective)" if kind in DIRECT_OBJECTIVES else ""))
     if kind == "histogram" and histogram is None:
         histogram = RunningHistogram(task.k)
+    if kind in EXACT_REWARDS and policy is None:
+        raise ValueError(f"the {kind} reward needs an ExactPolicy bound to the model being trained")
 
-    def reward(prompts, completions, log_metric=None, **kwargs) -> list[float]:
+    def reward(prompts, completions, log_metric=None, trainer_state=None, **kwargs) -> list[float]:
         answers = [task.parse_strict(completion_text(c)) for c in completions]
         if log_metric is not None:
             log_metric("valid_rate", sum(a is not None for a in answers) / len(answers))
             log_metric("distinct_answers", len({a for a in answers if a is not None}))
         if kind == "validity":
             return validity_scores(answers)
+        if kind in EXACT_REWARDS:      # per reply: no need to see the other processes' replies
+            return exact_family_scores(kind, policy, answers, trainer_state.global_step if trainer_state else 0)
         everyone, start = all_processes(answers)
         scores = uniqueness_scores(everyone, group_size) if kind == "uniqueness" else histogram.scores(everyone)
         return scores[start:start + len(answers)]
 
     reward.__name__ = f"{kind}_reward"
     reward.histogram = histogram
+    reward.policy = policy
     return reward

@@ -88,34 +88,14 @@ def baseline_tables(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
     return long, wide, picks
 
 
-def _sample_count(long: pd.DataFrame, task: str, metric: str) -> str:
-    rows = long[(long["task"] == task) & (long["metric"] == metric)]
-    return number(rows["n"].iloc[0], ".0f") if len(rows) else "—"
-
-
 def baseline_table_html(long: pd.DataFrame, wide: pd.DataFrame) -> str:
-    head = ["task", "exact TV", "raw valid mass", "normalized entropy", "sampled TV [95% CI] (n)",
-            "floor", "invalid rate", "parsed TV (n)", "exact-vs-parsed TV"]
-    rows = []
-    for _, r in wide.iterrows():
-        get = lambda key: r[key] if key in r.index else float("nan")  # noqa: E731
-        n_valid, n_total = number(get("sampled_n_valid"), ".0f"), _sample_count(long, r["task"], "sampled_tv")
-        p_valid, p_total = number(get("parsed_n_valid"), ".0f"), _sample_count(long, r["task"], "parsed_tv")
-        cells = [
-            number(get("exact_tv")),
-            number(get("raw_mass"), ".3%"),
-            number(get("exact_entropy")),
-            f"{number(get('sampled_tv'))} [{number(get('sampled_tv_ci_low'))}, {number(get('sampled_tv_ci_high'))}] "
-            f"<span class=muted>(n={n_valid} valid of {n_total})</span>",
-            number(get("sampled_tv_floor")),
-            number(get("sampled_invalid_rate")),
-            f"{number(get('parsed_tv'))} <span class=muted>(n={p_valid} valid of {p_total})</span>",
-            number(get("exact_vs_parsed_tv")),
-        ]
-        rows.append(f"<tr><td>{html.escape(tasks.display_name(r['task']))}</td>"
-                    + "".join(f"<td class=num>{c}</td>" for c in cells) + "</tr>")
-    header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    """Per task: the behavioural measure (valid rate, effective share with CI, top answer, p vs uniform) beside
+    the exact lens (exact TV, raw mass)."""
+    from lib import behaviour
+    columns = {**{m: behaviour.BEHAVIOUR_COLUMNS[m] for m in ("behav_valid_rate", "behav_effective_share",
+                                                               "behav_top_share", "behav_tv_p")},
+               "exact_tv": "exact TV", "raw_mass": "raw mass"}
+    return behaviour.readable(long, columns).to_html(index=False, border=0, classes="num")
 
 
 def baseline_section(results_dir: Path) -> str:
@@ -127,10 +107,11 @@ def baseline_section(results_dir: Path) -> str:
                 "<code>results/01_baseline.csv</code> is missing (run notebook 01).</p>")
     long, wide, picks = tables
     return section_html("Baseline: how narrow is the model?", lambda: narrative.baseline_sentence(wide, picks),
-                        lambda: charts.tv_by_task(wide, int(long.loc[long["metric"] == "sampled_tv", "n"].max())),
-                        baseline_table_html(long, wide) + "<p class=muted>Raw valid mass is shown as a percentage; "
-                        "CIs are bootstrap 95% intervals; n counts the valid samples among all samples drawn for "
-                        "that estimate.</p>")
+                        lambda: charts.spread_by_task(long),
+                        baseline_table_html(long, wide) + "<p class=muted>Valid, eff. share, top answer and p: "
+                        "the behavioural measure (free-form replies; 95% intervals, Wilson or bias-corrected "
+                        "bootstrap; p against a uniform sampler with as many valid replies). Exact TV and raw mass: "
+                        "the exact lens, given a bare reply, and how often one comes.</p>")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,35 +119,55 @@ def baseline_section(results_dir: Path) -> str:
 # ---------------------------------------------------------------------------------------------
 
 def transfer_section(results_dir: Path) -> str:
-    """The headline: before/after exact TV per task, trained − vanilla / − control / − temperature-matched."""
-    from lib import charts, narrative
+    """The headline: the behavioural measure before/after per task, and the verdict of every comparison (the
+    selected arm against vanilla, each other arm and vanilla at T*), Holm over the untrained tasks."""
+    from lib import charts, narrative, transfer
     summary, differences = read_table(results_dir, "05_summary"), read_table(results_dir, "05_differences")
     selection, matched = read_table(results_dir, "04_selection"), read_table(results_dir, "05_temperature_matched")
     if summary is None or differences is None or selection is None or matched is None:
         return ("<h2>Does one task's RL pass spread the others?</h2><p class=muted>No results yet: run notebooks "
                 "04_grpo_train and 05_transfer_eval.</p>")
     spread, control = artifacts.selected_recipe(results_dir), artifacts.control_recipe(results_dir)
-    trained_task = matched["task"].item()
-    diffs = {name: frame.drop(columns="name") for name, frame in differences.groupby("name", sort=False)}
+    trained_task = matched["task"].iloc[0]
     parts = ["<h2>Does one task's RL pass spread the others?</h2>"]
     guarded(parts, "summary", lambda: "<p>" + html.escape(narrative.transfer_sentence(
-        diffs, spread, control, trained_task, matched["t_star"].item(),
-        matched["vanilla_exact_tv_at_t_star"].item(), matched["target_exact_tv"].item())) + "</p>")
+        differences, trained_task, control, matched, read_table(results_dir, "05_dose_transfer"))) + "</p>")
 
     def targets() -> str:
         baseline = read_table(results_dir, "01_baseline")
         vanilla_tv = baseline.query("metric == 'exact_tv' and task == @trained_task")["value"].item()
         logs = read_table(results_dir, "04_training_log")
-        return f"<p>{html.escape(narrative.targets_sentence(logs, selection, diffs, vanilla_tv, trained_task))}</p>"
+        return (f"<p>{html.escape(narrative.targets_sentence(logs, selection, differences, vanilla_tv, trained_task))}"
+                "</p>")
     guarded(parts, "targets", targets)
     guarded(parts, "chart", lambda: "<div class=chart>"
             + svg(charts.before_after(summary, "vanilla", spread, trained_task)) + "</div>")
-    for name, title in (("05_table", "Exact TV per task (means over seeds, t-intervals over seeds)"),
+    guarded(parts, "verdict", lambda: "<h3>Verdict per comparison (behavioural headline, Holm over the untrained "
+            "tasks)</h3>" + frame_html(transfer.verdict_table(transfer.verdicts(differences, trained_task))))
+    guarded(parts, "levels", lambda: "<h3>Effective share of the answer set, any reply (mean over seeds or "
+            "replicates, t-interval)</h3>" + frame_html(transfer.levels_table(
+                summary, ["vanilla", spread, *transfer.arms(selection)])))
+    guarded(parts, "lens", lambda: "<h3>The exact lens: exact TV given a bare reply, and raw mass</h3>"
+            + frame_html(transfer.levels_table(summary, ["vanilla", spread, *transfer.arms(selection)], transfer.LENS))
+            + frame_html(transfer.levels_table(summary, ["vanilla", spread, *transfer.arms(selection)], "raw_mass")))
+    def dose_chart() -> str:
+        from lib import dose
+        rows = read_table(results_dir, "05_dose")
+        if rows is None or rows.empty:
+            return ""
+        estimate = read_table(results_dir, "05_dose_transfer")
+        return ("<h3>Dose–response: untrained tasks against the trained task, checkpoint by checkpoint</h3>"
+                "<div class=chart>" + svg(charts.dose_response(dose.dose_curves(rows, trained_task))) + "</div>"
+                + (frame_html(transfer.dose_table(estimate)) if estimate is not None and len(estimate) else ""))
+    guarded(parts, "dose", dose_chart)
+    for name, title in (("04_arms", "The arms: every recipe 04 trained, its role and its trained-task result"),
                         ("05_ablation", "Every recipe tried (selection used the trained task only)"),
                         ("04_selection", "Recipe selection on the trained task")):
         frame = read_table(results_dir, name)
         if frame is not None:
             parts.append(f"<h3>{html.escape(title)}</h3>{frame_html(frame)}")
+    parts.append('<p class=muted>Every difference with its interval, p and Holm-adjusted p: '
+                 '<a href="results/05_differences.csv">results/05_differences.csv</a>.</p>')
     return "".join(parts)
 
 
@@ -175,22 +176,35 @@ def transfer_section(results_dir: Path) -> str:
 # ---------------------------------------------------------------------------------------------
 
 def comparison_section(results_dir: Path) -> str:
-    """Cheaper knobs beside training (03), two task-by-condition grids: exact TV where the condition
-    has an exact distribution, and sampled TV minus its uniform-sampler floor where it is sampled."""
-    table = read_table(results_dir, "03_comparison")
+    """Cheaper knobs beside training (03): the temperature sentence and the gap-closed chart (from
+    03_temperature_sweep), then two condition-by-task grids: exact TV where the condition has an exact
+    distribution, and the effective share (else sampled TV minus its floor) where it is sampled."""
+    from lib import charts, narrative
+    table, sweep = read_table(results_dir, "03_comparison"), read_table(results_dir, "03_temperature_sweep")
     if table is None:
         return ""
     parts = ["<h2>Cheaper knobs: temperature, min-p, verbalized sampling, logit correction</h2>"]
-    exact = table[table["metric"] == "exact_tv"].pivot_table(index="label", columns="task", values="value",
-                                                              aggfunc="first", sort=False)
+    if sweep is not None:
+        gap_t = sweep.loc[sweep["metric"] == "gap_closed_effective_share", "temperature"]
+        guarded(parts, "summary", lambda: f"<p>{html.escape(narrative.temperature_sentence(sweep))}</p>")
+        if len(gap_t):
+            guarded(parts, "chart", lambda: f"<div class=chart>{svg(charts.gap_closed_by_task(sweep, gap_t.iloc[0]))}</div>")
+    # The logit correction's TV (exact_tv_defined) is over the answers it covers; its label says so.
+    exact = table[table["metric"].isin(["exact_tv", "exact_tv_defined"])].pivot_table(
+        index="label", columns="task", values="value", aggfunc="first", sort=False).rename(columns=tasks.display_name)
     if not exact.empty:
-        parts.append("<h3>Exact TV from uniform (lower is more spread)</h3>" + frame_html(exact.reset_index()))
+        parts.append("<h3>Exact TV from uniform (lower is more spread)</h3>" + frame_html(exact.rename_axis(index="condition", columns=None).reset_index(), 2))
+    share = table[table["metric"] == "sampled_effective_share"].pivot_table(
+        index="label", columns="task", values="value", aggfunc="first", sort=False).rename(columns=tasks.display_name)
     sampled = table[table["metric"].isin(["sampled_tv", "sampled_tv_floor"])].pivot_table(
         index=["label", "task"], columns="metric", values="value", aggfunc="first", sort=False)
-    if {"sampled_tv", "sampled_tv_floor"} <= set(sampled.columns):
-        excess = (sampled["sampled_tv"] - sampled["sampled_tv_floor"]).unstack("task")
+    if not share.empty:
+        parts.append("<h3>Effective share of the seed's protocol replies (1/Σp² ÷ k; higher is more spread, "
+                     "1 = as spread as uniform)</h3>" + frame_html(share.rename_axis(index="condition", columns=None).reset_index(), 2))
+    elif {"sampled_tv", "sampled_tv_floor"} <= set(sampled.columns):
+        excess = (sampled["sampled_tv"] - sampled["sampled_tv_floor"]).unstack("task").rename(columns=tasks.display_name)
         parts.append("<h3>Sampled TV minus its floor, seed's 50-sample protocol (0 = indistinguishable from a "
-                     "uniform sampler)</h3>" + frame_html(excess.reset_index()))
+                     "uniform sampler)</h3>" + frame_html(excess.rename_axis(index="condition", columns=None).reset_index()))
     parts.append('<p class=muted>Every row with its CI, invalid rate and cost per answer: '
                  '<a href="results/03_comparison.csv">results/03_comparison.csv</a> and the 03 notebook.</p>')
     return "".join(parts)
@@ -200,23 +214,46 @@ def reasoning_section(results_dir: Path) -> str:
     """06: distinct calculation paths on GSM8K, trained vs vanilla."""
     from lib import charts, narrative
     table, differences = read_table(results_dir, "06_table"), read_table(results_dir, "06_differences")
+    nonempty = read_table(results_dir, "06_nonempty")
     if table is None or differences is None:
         return ""
-    return section_html("Reasoning paths on GSM8K (06)", lambda: narrative.paths_sentence(differences, table),
+    both = differences if nonempty is None else pd.concat([nonempty, differences], ignore_index=True)
+    return section_html("Reasoning paths on GSM8K (06)", lambda: narrative.paths_sentence(differences, table, nonempty),
                         lambda: charts.gsm8k_paths(table),
-                        "<h3>Trained − vanilla, paired by problem (bootstrap 95% CI)</h3>" + frame_html(differences, 2))
+                        "<h3>Trained − vanilla, paired by problem (bootstrap 95% CI; mdd: minimum detectable "
+                        "difference at 80% power)</h3>" + frame_html(both, 2))
 
 
 def capability_section(results_dir: Path) -> str:
-    """07: MMLU and GSM8K accuracy, vanilla vs each trained seed, McNemar tests."""
+    """07: knowledge, reasoning, instruction following, formats, calibration — held or not after training,
+    each with its CI and minimum detectable difference; then MMLU and GSM8K accuracy with McNemar tests."""
     from lib import capability, charts, narrative
     accuracy, tests = read_table(results_dir, "07_accuracy"), read_table(results_dir, "07_mcnemar")
+    held, scores = read_table(results_dir, "07_held"), read_table(results_dir, "07_scores")
+    comparisons, skipped = read_table(results_dir, "07_comparisons"), read_table(results_dir, "07_ifbench_skipped")
     if accuracy is None or tests is None:
         return ""
-    return section_html("Capability: MMLU and GSM8K (07)", lambda: narrative.capability_sentence(accuracy, tests),
-                        lambda: charts.capability(accuracy, {"MMLU": capability.CHANCE}),
-                        f"<h3>Accuracy (Wilson 95% CI)</h3>{frame_html(accuracy)}"
-                        f"<h3>Exact McNemar test per trained seed</h3>{frame_html(tests)}")
+    parts = []
+    if held is not None:
+        parts.append("<h2>Knowledge, reasoning, instruction following, formats, calibration: held or not (07)</h2>")
+        guarded(parts, "summary", lambda: f"<p>{html.escape(narrative.held_sentence(held))}</p>")
+        guarded(parts, "chart", lambda: f"<div class=chart>{svg(charts.capability_held(held))}</div>")
+        guarded(parts, "held table", lambda: frame_html(capability.readable_held(held)))
+    if scores is not None:
+        guarded(parts, "scores", lambda: "<h3>Every measure per condition (95% CI)</h3>"
+                + frame_html(capability.readable_scores(scores)))
+    if comparisons is not None:
+        guarded(parts, "comparisons", lambda: "<h3>Trained − vanilla, paired by item (95% CI, test, mdd at 80% "
+                "power)</h3>" + frame_html(capability.readable_comparisons(comparisons)))
+    if skipped is not None:
+        vanilla_only = lambda: skipped[skipped["condition"] == "vanilla"].drop(columns=["condition", "train_seed"])  # noqa: E731
+        guarded(parts, "skipped checkers", lambda: "<h3>IFBench checkers skipped here (never counted as followed)"
+                "</h3>" + frame_html(vanilla_only()))
+    return "".join(parts) + section_html(
+        "Capability: MMLU and GSM8K (07)", lambda: narrative.capability_sentence(accuracy, tests),
+        lambda: charts.capability(accuracy, {"MMLU": capability.CHANCE}),
+        f"<h3>Accuracy (Wilson 95% CI)</h3>{frame_html(accuracy)}"
+        f"<h3>Exact McNemar test per trained seed</h3>{frame_html(tests)}")
 
 
 def open_ended_section(results_dir: Path) -> str:
@@ -240,5 +277,30 @@ def open_ended_section(results_dir: Path) -> str:
         'the example answers with their classes are in the 08 notebook.</p>')
 
 
+def mechanism_section(results_dir: Path) -> str:
+    """09: where in the network the change lives: the share of the effect each part of the adapter carries, the
+    steering curve of the trained direction against its controls, and the logit lens."""
+    from lib import charts, mechanism, narrative
+    shares, steering = read_table(results_dir, "09_shares"), read_table(results_dir, "09_steering_summary")
+    controls, lens = read_table(results_dir, "09_steering_controls"), read_table(results_dir, "09_lens_summary")
+    if shares is None or steering is None or controls is None or lens is None:
+        return ""
+    recipe = str(shares["condition"].iloc[0]) if len(shares) else ""
+    parts = ["<h2>Where does the change live? (09)</h2>"]
+    guarded(parts, "summary", lambda: "<p>" + html.escape(narrative.mechanism_sentence(
+        shares, steering, controls, lens, recipe, tasks.TRAINED_TASK)) + "</p>")
+    guarded(parts, "ablation chart", lambda: f"<div class=chart>{svg(charts.ablation_shares(shares))}</div>")
+    guarded(parts, "share table", lambda: "<h3>Share of the full adapter's effect each part carries (exact effective "
+            "share; mean over training seeds, t-interval)</h3>" + frame_html(mechanism.share_table(shares)))
+    guarded(parts, "steering chart", lambda: f"<div class=chart>{svg(charts.steering_curve(steering))}</div>")
+    guarded(parts, "lens chart", lambda: f"<div class=chart>{svg(charts.logit_lens(lens))}</div>")
+    parts.append('<p class=muted>Every variant per seed and task: <a href="results/09_ablation.csv">'
+                 'results/09_ablation.csv</a>, <a href="results/09_steering.csv">results/09_steering.csv</a>; the '
+                 'comparisons with the controls: <a href="results/09_steering_controls.csv">'
+                 'results/09_steering_controls.csv</a>.</p>')
+    return "".join(parts)
+
+
 SECTIONS: tuple[Callable[[Path], str], ...] = (transfer_section, baseline_section, comparison_section,
-                                               reasoning_section, capability_section, open_ended_section)
+                                               reasoning_section, capability_section, open_ended_section,
+                                               mechanism_section)

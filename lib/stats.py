@@ -26,6 +26,7 @@ __all__ = [
     "holm",
     "cluster_summary",
     "min_detectable_difference",
+    "min_detectable_mean_difference",
 ]
 
 
@@ -248,3 +249,14 @@ def min_detectable_difference(n: int, p0: float, alpha: float = 0.05, power: flo
         variance = discordant
     z = float(sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power))
     return z * math.sqrt(variance / n)
+
+
+def min_detectable_mean_difference(differences: Sequence[float], alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest mean of paired differences a two-sided test at ``alpha`` detects with probability ``power``,
+    at the spread and number of pairs observed: ``(z_a + z_b) · s / sqrt(n)`` with ``s`` the sample standard
+    deviation of the finite differences (normal approximation). nan with fewer than 2 differences."""
+    d = _finite(differences)
+    if d.size < 2:
+        return math.nan
+    z = float(sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power))
+    return z * float(d.std(ddof=1)) / math.sqrt(d.size)

@@ -6,15 +6,17 @@ measures format compliance, not choice. Parsers never raise: None means "no vali
 
 Kinds: "integer" (A is a range), "choice" (A is exhaustive, e.g. card suits)
 and "open" (A is a curated list; other valid answers come back as "other"
-strings outside A instead of None).
+strings outside A instead of None). The panel's open tasks accept an "other"
+answer only when a maintained lexicon knows it (lib.lexicons): "doritoba" is
+no word, so a reply saying it is invalid, not one more distinct answer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
-from . import answer_sets, parsing
+from . import answer_sets, lexicons, parsing
 from .parsing import Parser
 
 __all__ = [
@@ -56,6 +58,8 @@ class Task:
     parse: Parser
     parse_strict: Parser
     style: str = "word"
+    # Open tasks with a lexicon: `parse` before the lexicon check (shows what the check rejected); else None.
+    parse_unchecked: Parser | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -184,6 +188,19 @@ _ANIMAL_ALIASES = {"hippo": "hippopotamus", "rhino": "rhinoceros", "ladybird": "
                    "killer whale": "orca", "sea horse": "seahorse"}
 
 
+def _lexicon_checked(task: Task) -> Task:
+    """The task with both parsers keeping an off-list answer only if the task's lexicon knows it."""
+    curated = frozenset(task.answers)
+
+    def check(parser: Parser) -> Parser:
+        def parse(reply: str) -> str | None:
+            answer = parser(reply)
+            return answer if answer is None or answer in curated or lexicons.knows(task.id, answer) else None
+        return parse
+
+    return replace(task, parse=check(task.parse), parse_strict=check(task.parse_strict), parse_unchecked=task.parse)
+
+
 def _build_panel() -> dict[str, Task]:
     tasks = [
         integer_task("integer_1_10", 1, 10),
@@ -204,7 +221,7 @@ def _build_panel() -> dict[str, Task]:
         choice_task("emoji", answer_sets.EMOJI, _open_prompt("emoji"), name="emoji",
                     open_domain=True, style="emoji"),
     ]
-    return {task.id: task for task in tasks}
+    return {task.id: _lexicon_checked(task) if task.id in lexicons.LEXICONS_OF_TASK else task for task in tasks}
 
 
 _PANEL = _build_panel()

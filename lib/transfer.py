@@ -1,139 +1,252 @@
-"""Before/after comparisons across the task panel: seed means with CIs, differences from vanilla and
-from the validity-only control, and the temperature-matched control."""
+"""Before/after comparisons across the task panel, with statistics that hold.
+
+- The headline is behavioural (`behav_effective_share`: how many answers a user meets, as a share of k); exact
+  TV is the lens "when it answers bare", always beside raw mass and the valid rate, which measure format.
+- Training seeds are exchangeable, so arms are compared unpaired (lib.stats.welch). Vanilla has no training
+  seed: its exact values are fixed, and its behavioural measure comes in `replicates` disjoint sets of replies
+  (i.i.d. draws of one model) so that its sampling noise enters the comparison too.
+- p-values are Holm-adjusted over the untrained tasks, per comparison and metric; the three integer ranges
+  count once in the task-level summary; the verdict names what improved, what got worse and what was format.
+"""
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import stats as sps
+
+from lib import stats, tables
+from lib.tasks import display_name
+
+HEADLINE = "behav_effective_share"
+LENS = "exact_tv"
+FORMAT = ("behav_valid_rate", "raw_mass")
+# Metrics compared between conditions, and whether a higher value means more spread (or more valid replies).
+HIGHER_IS_MORE = {"behav_effective_share": True, "exact_tv": False, "exact_effective_share": True,
+                  "behav_valid_rate": True, "raw_mass": True, "behav_top_share": False,
+                  "behav_core_effective_share": True, "core_exact_tv": False, "sampled_tv_excess": False}
+CORE_OF = {"behav_effective_share": "behav_core_effective_share", "exact_tv": "core_exact_tv"}
+CLUSTERS = {"integer": ("integer_1_10", "integer_1_100", "integer_1_1000")}
+ALPHA = 0.05
 
 
 def seed_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and t-interval over training seeds (nan interval for a single seed)."""
+    """Mean and t-interval over units (training seeds or replicates); nan interval for a single one."""
     arr = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
     if arr.size == 0:
         return (math.nan, math.nan, math.nan)
     mean = float(arr.mean())
     if arr.size < 2:
         return (mean, math.nan, math.nan)
-    half = stats.t.ppf(0.5 + level / 2, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size)
+    half = sps.t.ppf(0.5 + level / 2, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size)
     return (mean, mean - half, mean + half)
 
 
-def evaluate(condition, panel, n_samples: int, params, sample_seed: int, n_boot: int = 1000) -> tuple[list[dict], dict]:
-    """Exact distributions at T=1 and the seed's n-sample protocol for one condition: (long rows, {task: exact})."""
+def evaluate(condition, panel, n_samples: int, n_behavioural: int, params, sample_seed: int, n_boot: int = 1000,
+             replicates: int = 1, label: str | None = None, sampled: bool = True) -> tuple[list[dict], dict]:
+    """Exact distributions at T=1, the seed's n-sample protocol and the behavioural measure for one condition:
+    (long rows, {task: exact}). One draw of ``replicates × n_behavioural`` replies per task (the head of a longer
+    stored draw where there is one: 01's replies serve vanilla); the protocol is its first ``n_samples``, and
+    each disjoint block of ``n_behavioural`` is one behavioural replicate (column ``replicate``). With
+    ``sampled=False`` only the exact rows (ablation arms: the sampling budget goes to the compared arms)."""
     from lib import distributions
-    exact = distributions.exact_panel(condition, panel, temperature=1.0)
-    samples = distributions.sample_panel(condition, panel, n_samples, params, sample_seed)
-    rows = distributions.exact_rows(exact, condition.condition, condition.train_seed) + distributions.sampled_rows(
-        samples, condition.condition, params.temperature, sample_seed, "sampled", n_boot, condition.train_seed)
+    name = label or condition.condition
+    temperature = params.temperature
+    exact = distributions.exact_panel(condition, panel, temperature=temperature)
+    if not sampled:
+        return distributions.exact_rows(exact, name, condition.train_seed), exact
+    samples = distributions.sample_panel(condition, panel, max(n_samples, replicates * n_behavioural), params,
+                                         sample_seed, reuse_stored=True)
+    rows = distributions.exact_rows(exact, name, condition.train_seed)
+    rows += distributions.sampled_rows({t: s.head(n_samples) for t, s in samples.items()}, name, temperature,
+                                       sample_seed, "sampled", n_boot, condition.train_seed)
+    for r in range(replicates):
+        block = {t: distributions.Samples(s.task, s.replies[r * n_behavioural:(r + 1) * n_behavioural])
+                 for t, s in samples.items()}
+        rows += distributions.sampled_rows(block, name, temperature, sample_seed, "behav", n_boot,
+                                           condition.train_seed, replicate=r)
     return rows, exact
 
 
 def condition_summary(long: pd.DataFrame) -> pd.DataFrame:
-    """Per (condition, task, metric): mean over seeds with a t-interval, and the number of seeds."""
+    """Per (condition, task, metric): mean over units (seeds or replicates) with a t-interval, and their number."""
     rows = []
     for (condition, task, metric), group in long.groupby(["condition", "task", "metric"], sort=False):
         mean, low, high = seed_ci(group["value"].tolist())
         rows.append(dict(condition=condition, task=task, metric=metric, value=mean, ci_low=low, ci_high=high,
-                         n=group["train_seed"].nunique()))
+                         n=len(group)))
     return pd.DataFrame(rows)
 
 
-def paired_difference(long: pd.DataFrame, treated: str, baseline: str, metric: str = "exact_tv") -> pd.DataFrame:
-    """treated − baseline per task, paired by seed when the baseline has seeds, else against its one value."""
-    frame = long[long["metric"] == metric]
+def compare(long: pd.DataFrame, treated: str, baseline: str, name: str, trained_task: str,
+            metrics: Sequence[str] = tuple(HIGHER_IS_MORE)) -> pd.DataFrame:
+    """treated − baseline per task and metric, unpaired over units (lib.stats.welch), with Holm-adjusted p over
+    the untrained tasks (per metric; the trained task keeps its own p). Columns: comparison, task, metric,
+    value, ci_low, ci_high, p, p_holm, method, n_treated, n_baseline."""
     rows = []
-    for task, group in frame.groupby("task", sort=False):
-        a = group[group["condition"] == treated].set_index("train_seed")["value"]
-        b = group[group["condition"] == baseline].set_index("train_seed")["value"]
-        if a.empty or b.empty:
-            continue
-        diffs = (a - b.reindex(a.index)).dropna() if len(b) > 1 else a - b.iloc[0]
-        mean, low, high = seed_ci(diffs.tolist())
-        rows.append(dict(task=task, metric=f"{metric}_diff", comparison=f"{treated} - {baseline}",
-                         value=mean, ci_low=low, ci_high=high, n=len(diffs)))
-    return pd.DataFrame(rows)
+    for metric in metrics:
+        frame = long[long["metric"] == metric]
+        for task, group in frame.groupby("task", sort=False):
+            a = group.loc[group["condition"] == treated, "value"].to_numpy(dtype=float)
+            b = group.loc[group["condition"] == baseline, "value"].to_numpy(dtype=float)
+            if a.size == 0 or b.size == 0:
+                continue
+            c = stats.welch(a, b)
+            rows.append(dict(comparison=name, task=task, metric=metric, value=c.difference, ci_low=c.ci_low,
+                             ci_high=c.ci_high, p=c.p_value, method=c.method, n_treated=c.n_treated,
+                             n_baseline=c.n_baseline))
+    out = pd.DataFrame(rows, columns=["comparison", "task", "metric", "value", "ci_low", "ci_high", "p", "method",
+                                      "n_treated", "n_baseline"])
+    out["p_holm"] = out["p"]
+    for metric, group in out[out["task"] != trained_task].groupby("metric"):
+        out.loc[group.index, "p_holm"] = stats.holm(group["p"].tolist())
+    return out
 
 
-def improved_count(diff: pd.DataFrame, exclude: Sequence[str] = ()) -> tuple[int, int, int]:
-    """(tasks whose mean difference is < 0, of which the CI excludes 0, tasks counted)."""
-    frame = diff[~diff["task"].isin(exclude)]
-    return int((frame["value"] < 0).sum()), int((frame["ci_high"] < 0).sum()), len(frame)
+# The arms the selected recipe is compared with, by their role in 04_selection.csv, in this order.
+BASELINE_ROLES = ("control", "placebo", "reverse", "format", "reference")
 
 
-def temperature_matched(tv_at: Callable[[float], float], target: float, low: float = 0.5, high: float = 3.0,
-                        grid: int = 11, tol: float = 1e-3, max_iter: int = 30) -> tuple[float, float]:
-    """The temperature T* where vanilla's exact TV equals ``target``; returns (T*, TV at T*).
-
-    Exact TV is not monotone in T (it falls, then rises again as mass spreads to a few long answers), so
-    a grid finds the most-spread temperature first; T* is then bisected on the falling side. When the
-    target lies below the lowest TV any temperature reaches, T* is that most-spread temperature and the
-    returned TV says by how much it misses.
-    """
-    temps = np.linspace(low, high, grid)
-    values = [tv_at(float(t)) for t in temps]
-    best = int(np.argmin(values))
-    if target <= values[best]:
-        return float(temps[best]), float(values[best])
-    if target >= values[0]:
-        return float(temps[0]), float(values[0])
-    left = max(i for i in range(best + 1) if values[i] >= target)
-    lo, hi = float(temps[left]), float(temps[left + 1])
-    for _ in range(max_iter):
-        mid = (lo + hi) / 2
-        value = tv_at(mid)
-        if abs(value - target) < tol:
-            return mid, value
-        lo, hi = (mid, hi) if value > target else (lo, mid)
-    mid = (lo + hi) / 2
-    return mid, tv_at(mid)
+def arms(selection: pd.DataFrame) -> list[str]:
+    """The trained arms the selected recipe is compared with (control, placebo, reverse, format control,
+    non-RL reference), in BASELINE_ROLES order; other spread recipes are ablations, read in the ablation table."""
+    roles = selection.set_index("recipe")["role"]
+    return [recipe for role in BASELINE_ROLES for recipe in roles[roles == role].index]
 
 
-def transfer_table(summary: pd.DataFrame, diffs: dict[str, pd.DataFrame], spread: str, control: str) -> pd.DataFrame:
-    """One row per task: exact TV vanilla / control / trained (mean [CI]), the paired differences, and the
-    seed's sampled TV (trained mean) beside its floor."""
-    def column(condition: str, metric: str = "exact_tv") -> pd.Series:
-        frame = summary[(summary["condition"] == condition) & (summary["metric"] == metric)]
-        return frame.set_index("task")["value"]
+def arm_of_role(selection: pd.DataFrame, role: str) -> str | None:
+    """The recipe 04 trained in `role` (e.g. "placebo"); None when it trained none."""
+    recipes = selection.loc[selection["role"] == role, "recipe"]
+    return str(recipes.iloc[0]) if len(recipes) else None
 
-    tasks = list(dict.fromkeys(summary["task"]))
-    table = pd.DataFrame(index=tasks)
-    table["vanilla"] = column("vanilla")
-    table["control"] = column(control)
-    table["trained"] = column(spread)
-    trained = summary[(summary["condition"] == spread) & (summary["metric"] == "exact_tv")].set_index("task")
-    table["trained_ci"] = [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(trained["ci_low"].reindex(tasks),
-                                                                      trained["ci_high"].reindex(tasks))]
-    for name, diff in diffs.items():
-        frame = diff.set_index("task").reindex(tasks)
-        table[f"diff {name}"] = frame["value"]
-        table[f"diff {name} CI"] = [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(frame["ci_low"], frame["ci_high"])]
-    if (summary["metric"] == "sampled_tv").any():
-        table["sampled TV vanilla"] = column("vanilla", "sampled_tv")
-        table["sampled TV trained"] = column(spread, "sampled_tv")
-        table["sampled floor"] = column(spread, "sampled_tv_floor")
-    table["raw mass vanilla"] = column("vanilla", "raw_mass")
-    table["raw mass trained"] = column(spread, "raw_mass")
-    return table.rename_axis("task").reset_index()
+
+def dose_table(estimate: pd.DataFrame) -> pd.DataFrame:
+    """lib.dose.transfer_estimate for reading: per untrained task, the slope difference [CI] and Holm's p."""
+    view = estimate[["task", "of_metric", "n_treated", "n_baseline"]].copy()
+    view.insert(2, "slope beyond placebo [95% CI]", [tables.with_ci(v, lo, hi, 3) for v, lo, hi in
+                                                     zip(estimate["value"], estimate["ci_low"], estimate["ci_high"])])
+    view["p (Holm)"] = [tables.p_value(p) for p in estimate["p_holm"]]
+    return tables.readable(view, {"of_metric": "measure", "n_treated": "seeds", "n_baseline": "placebo seeds"})
+
+
+def compare_all(long: pd.DataFrame, spread: str, baselines: Sequence[str], trained_task: str) -> pd.DataFrame:
+    """`compare` of the selected arm against vanilla, each baseline arm and (where measured) vanilla at T*."""
+    named = [("vanilla", "vanilla"), *((a, a) for a in baselines), ("vanilla_T*", "vanilla at T*")]
+    present = set(long["condition"])
+    return pd.concat([compare(long, spread, base, f"{spread} − {label}", trained_task)
+                      for base, label in named if base in present], ignore_index=True)
+
+
+def verdicts(differences: pd.DataFrame, trained_task: str) -> list["Verdict"]:
+    """One `verdict` per comparison of a `compare_all` table, in its order."""
+    return [verdict(group, trained_task) for _, group in differences.groupby("comparison", sort=False)]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One comparison, read on the headline: which untrained tasks spread, which narrowed, what was format."""
+    comparison: str
+    improved: tuple[str, ...]         # headline moved the more-spread way, Holm p ≤ ALPHA
+    worse: tuple[str, ...]            # headline moved the narrower way, Holm p ≤ ALPHA
+    format_moved: tuple[str, ...]     # valid rate or raw mass changed, Holm p ≤ ALPHA
+    format_only: tuple[str, ...]      # format moved, the headline did not
+    lens_only: tuple[str, ...]        # exact TV (given a bare reply) improved, the headline did not
+    clusters: stats.ClusterSummary    # the integer ranges count once
+    list_disagreements: tuple[str, ...]   # open tasks whose verdict differs over the core list
+    n_tasks: int
+
+
+def _significant(diffs: pd.DataFrame, metric: str, more: bool | None) -> set[str]:
+    frame = diffs[(diffs["metric"] == metric) & (diffs["p_holm"] <= ALPHA)]
+    if more is None:
+        return set(frame["task"])
+    up = frame["value"] > 0 if HIGHER_IS_MORE[metric] else frame["value"] < 0
+    return set(frame.loc[up if more else ~up, "task"])
+
+
+def verdict(diffs: pd.DataFrame, trained_task: str) -> Verdict:
+    """The verdict of one comparison (rows of `compare` for one name) on the untrained tasks."""
+    untrained = diffs[diffs["task"] != trained_task]
+    order = list(dict.fromkeys(untrained.loc[untrained["metric"] == HEADLINE, "task"]))
+    pick = lambda tasks: tuple(t for t in order if t in tasks)  # noqa: E731
+    improved, worse = _significant(untrained, HEADLINE, True), _significant(untrained, HEADLINE, False)
+    fmt = set().union(*(_significant(untrained, m, None) for m in FORMAT))
+    lens = _significant(untrained, LENS, True)
+    headline = untrained[untrained["metric"] == HEADLINE].set_index("task")
+    clusters = stats.cluster_summary(headline["value"].to_dict(), CLUSTERS, headline["p_holm"].to_dict(), ALPHA,
+                                     lower_is_better=False)
+    disagree = set()
+    for metric, core in CORE_OF.items():
+        on_core = untrained[untrained["metric"] == core]
+        for task in on_core["task"]:
+            full = ("up" if task in _significant(untrained, metric, True) else
+                    "down" if task in _significant(untrained, metric, False) else "flat")
+            small = ("up" if task in _significant(untrained, core, True) else
+                     "down" if task in _significant(untrained, core, False) else "flat")
+            if full != small:
+                disagree.add(task)
+    return Verdict(str(diffs["comparison"].iloc[0]) if len(diffs) else "", pick(improved), pick(worse), pick(fmt),
+                   pick(fmt - improved - worse), pick(lens - improved), clusters, pick(disagree), len(order))
+
+
+def verdict_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
+    """One row per comparison: the named tasks of each verdict, readable."""
+    names = lambda tasks: ", ".join(display_name(t) for t in tasks) or "none"  # noqa: E731
+    return pd.DataFrame([dict(comparison=v.comparison, improved=names(v.improved), worse=names(v.worse),
+                              **{"format only": names(v.format_only), "exact lens only": names(v.lens_only),
+                                 "clusters improved / worse (significant)":
+                                     f"{v.clusters.improved} / {v.clusters.worse} of {v.clusters.n_clusters} "
+                                     f"({v.clusters.improved_significant} / {v.clusters.worse_significant})",
+                                 "core list disagrees": names(v.list_disagreements)})
+                         for v in verdicts])
+
+
+def difference_table(diffs: pd.DataFrame, metric: str = HEADLINE) -> pd.DataFrame:
+    """Per task, one column per comparison: "difference [CI]" and the Holm-adjusted p, for one metric."""
+    frame = diffs[diffs["metric"] == metric]
+    out = pd.DataFrame({"task": list(dict.fromkeys(frame["task"]))})
+    for name, group in frame.groupby("comparison", sort=False):
+        group = group.set_index("task").reindex(out["task"])
+        out[f"{name}"] = [tables.with_ci(v, lo, hi, 3) for v, lo, hi in
+                          zip(group["value"], group["ci_low"], group["ci_high"])]
+        out[f"{name}: p (Holm)"] = [tables.p_value(p) for p in group["p_holm"]]
+    return tables.readable(out)
+
+
+def levels_table(summary: pd.DataFrame, conditions: Sequence[str], metric: str = HEADLINE) -> pd.DataFrame:
+    """Per task, one column per condition: the metric's mean over units with its t-interval."""
+    frame = summary[summary["metric"] == metric]
+    out = pd.DataFrame({"task": list(dict.fromkeys(frame["task"]))})
+    percent = metric in FORMAT or metric.endswith("top_share")
+    for condition in conditions:
+        group = frame[frame["condition"] == condition].set_index("task").reindex(out["task"])
+        out[condition] = [tables.with_ci(v, lo, hi, 1 if percent else 3, percent) for v, lo, hi in
+                          zip(group["value"], group["ci_low"], group["ci_high"])]
+    return tables.readable(out)
 
 
 def ablation_table(long: pd.DataFrame, selection: pd.DataFrame, trained_task: str) -> pd.DataFrame:
-    """Every recipe: its trained-task numbers (what selection saw) and its transfer numbers (what it did not)."""
+    """Every recipe: its trained-task numbers (what selection saw) and what it did to the untrained tasks
+    against vanilla, Holm over the untrained tasks: on the behavioural headline where the arm was sampled
+    (the selected recipe and the baseline arms), on the exact lens for all."""
     rows = []
     for _, recipe in selection.iterrows():
         name = recipe["recipe"]
-        vs_vanilla = paired_difference(long, name, "vanilla")
-        untrained = vs_vanilla[vs_vanilla["task"] != trained_task]
-        better, sure, counted = improved_count(untrained)
-        trained_row = vs_vanilla[vs_vanilla["task"] == trained_task]
+        diffs = compare(long, name, "vanilla", f"{name} − vanilla", trained_task, [HEADLINE, LENS, *FORMAT])
+        v = verdict(diffs, trained_task)
+        trained_row = diffs[(diffs["task"] == trained_task) & (diffs["metric"] == HEADLINE)]
         rows.append(dict(recipe=name, role=recipe["role"], seeds=recipe["seeds"],
                          trained_task_exact_tv=recipe["exact_tv"], trained_task_raw_mass=recipe["raw_mass"],
-                         trained_task_diff=trained_row["value"].iloc[0] if len(trained_row) else math.nan,
-                         untrained_improved=f"{better}/{counted}", untrained_improved_ci_excludes_0=f"{sure}/{counted}",
-                         mean_untrained_diff=untrained["value"].mean()))
+                         trained_task_effective_share_diff=trained_row["value"].iloc[0] if len(trained_row) else math.nan,
+                         untrained_improved=len(v.improved), untrained_worse=len(v.worse),
+                         untrained_format_only=len(v.format_only), untrained_tasks=v.n_tasks,
+                         untrained_exact_tv_lower=len(_significant(diffs[diffs["task"] != trained_task], LENS, True)),
+                         untrained_exact_tv_higher=len(_significant(diffs[diffs["task"] != trained_task], LENS, False)),
+                         mean_untrained_effective_share_diff=diffs.loc[(diffs["metric"] == HEADLINE)
+                                                                       & (diffs["task"] != trained_task), "value"].mean()))
     return pd.DataFrame(rows)
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 from lib.conditions import Condition
 from lib.distributions import Samples, sample_replies
 from lib.sampling import SamplingParams, prompt_seed
+from lib.tables import readable
 from lib.tasks import Task
 
 _PLURALS = {"word": "English words", "emoji": "emojis"}
@@ -102,7 +103,8 @@ def verbalized_examples(verbalized: Mapping[str, VerbalizedSamples], per_task: i
     for task_id, smp in verbalized.items():
         head = smp.head(per_task)
         for reply, stated, drawn in zip(head.replies, head.stated, head.answers):
-            rows.append(dict(task=task_id, reply=reply, stated=None if stated is None else
-                             ", ".join(f"{a}: {p:.2f}" for a, p in stated.items()), drawn=drawn))
-    return pd.DataFrame(rows)
+            rows.append(dict(task=task_id, reply=reply, stated="–" if stated is None else
+                             ", ".join(f"{a}: {p:.2f}" for a, p in stated.items()), drawn=drawn or "–"))
+    return readable(pd.DataFrame(rows, columns=["task", "reply", "stated", "drawn"]),
+                    {"stated": "stated distribution", "drawn": "answer drawn"})
 

@@ -41,6 +41,41 @@ def test_select_recipe_uses_only_the_trained_task_and_skips_the_control():
                                                            "uniqueness": "ablation"}
 
 
+def test_selection_picks_only_among_spread_recipes_and_labels_every_role():
+    final = pd.DataFrame([
+        dict(recipe="collapse", train_seed=0, exact_tv=0.50, raw_mass=0.99),
+        dict(recipe="reference", train_seed=0, exact_tv=0.01, raw_mass=0.99),   # best, but not a spread recipe
+        dict(recipe="placebo", train_seed=0, exact_tv=0.05, raw_mass=0.99),
+        dict(recipe="exact", train_seed=0, exact_tv=0.12, raw_mass=0.97),
+        dict(recipe="exact", train_seed=1, exact_tv=0.10, raw_mass=0.97),
+        dict(recipe="histogram", train_seed=0, exact_tv=0.40, raw_mass=0.95),
+    ])
+    roles = dict(collapse="control", reference="reference", placebo="placebo", exact="spread", histogram="spread")
+    table = grpo.select_recipe(final, "collapse", 0.9, roles).set_index("recipe")
+    assert table["role"].to_dict() == dict(collapse="control", reference="reference", placebo="placebo",
+                                           exact="selected", histogram="ablation")
+    assert table.loc["exact", "seeds"] == 2 and table.loc["exact", "exact_tv"] == pytest.approx(0.11)
+    kept = grpo.select_recipe(final, "collapse", 0.9, roles, chosen="histogram").set_index("recipe")
+    assert kept.loc["histogram", "role"] == "selected" and "screening" in kept.loc["histogram", "reason"]
+
+
+def test_grid_expands_a_recipe_and_shorter_constant_runs_reuse_longer_ones():
+    recipes = grpo.recipes_from_params(
+        {"exact": {"reward": "exact", "lr_schedule": "constant", "seeds": [0, 1]},
+         "placebo": {"reward": "placebo", "role": "placebo"}},
+        grid={"exact": {"learning_rate": [5e-5, 1e-4], "steps": [10, 20]}})
+    names = [r.name for r in recipes]
+    assert names == ["exact_lr5e-05_s10", "exact_lr5e-05_s20", "exact_lr0.0001_s10", "exact_lr0.0001_s20", "placebo"]
+    short, long = recipes[0], recipes[1]
+    assert grpo.prefix_run(short, recipes, seed=1) == long and grpo.prefix_run(long, recipes, seed=1) is None
+    assert grpo.prefix_run(recipes[2], recipes, 0).learning_rate == 1e-4     # never across learning rates
+    from dataclasses import replace
+    linear = [replace(r, lr_schedule="linear") for r in recipes]
+    assert grpo.prefix_run(linear[0], linear, 0) is None      # a decaying rate makes step 10 of 20 another run
+    with pytest.raises(ValueError, match="grid"):
+        grpo.recipes_from_params({"exact": {"reward": "exact"}}, grid={"nope": {"steps": [1]}})
+
+
 def test_training_log_has_one_row_per_step():
     history = [{"step": 1, "reward": -1.0, "rewards/histogram_reward/valid_rate": 0.0}, {"step": 1, "exact_tv": 0.5},
                {"step": 2, "reward": 0.5}]
@@ -51,11 +86,15 @@ def test_training_log_has_one_row_per_step():
 
 # -- at scale: several processes, vLLM generation, mixture-of-experts models --------------------------
 def test_recipe_identity_is_unchanged_without_vllm_generation(ci_recipe):
-    """Adapters trained before the generation settings existed must still be read back, not retrained."""
-    from dataclasses import asdict
+    """Adapters trained before the generation settings (and the later recipe settings, at their former implicit
+    values) existed must still be read back, not retrained; the role and the seed list never retrain one."""
     spec, task = config.load("ci", "04").model, tasks.get("integer_1_100")
-    before = {**asdict(ci_recipe), "seed": 0, "task": task.id, "prompt": task.prompt, "model": spec.source}
-    before["seeds"] = list(before["seeds"])
+    before = dict(name="histogram", reward="histogram", lora=True, lora_r=16, lora_alpha=32, learning_rate=1e-4,
+                  beta=0.0, steps=3, num_generations=4, max_completion_length=6, temperature=1.0,
+                  seed=0, task=task.id, prompt=task.prompt, model=spec.source)
+    from dataclasses import replace
+    assert grpo.recipe_identity(replace(ci_recipe, seeds=(0, 1, 2), role="control"), 0, task, spec) == before
+    assert grpo.recipe_identity(replace(ci_recipe, lr_schedule="constant"), 0, task, spec) != before
     for generation in (None, {}, {"use_vllm": False}):
         assert grpo.recipe_identity(ci_recipe, 0, task, spec, generation) == before
         assert grpo.generation_kwargs(generation) == {}

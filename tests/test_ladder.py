@@ -18,7 +18,7 @@ def _write(results_dir: Path, name: str, rows: list[dict]) -> None:
     pd.DataFrame(rows).to_csv(results_dir / f"{name}.csv", index=False)
 
 
-def fake_profile(report_dir: Path, profile: str, effect: tuple[float, float, float] = (-0.1, -0.15, -0.05)) -> Path:
+def fake_profile(report_dir: Path, profile: str, effect: tuple[float, float, float] = (0.1, 0.05, 0.15)) -> Path:
     """A profile's published tables, a few rows each, with rows the ladder must leave out beside the ones it reads."""
     results = report_dir / profile / "results"
     base = dict(condition="vanilla", temperature=1.0, seed=0, n=10)          # 01 before train_seed: `seed`
@@ -26,6 +26,8 @@ def fake_profile(report_dir: Path, profile: str, effect: tuple[float, float, flo
         dict(base, task="integer_1_10", metric="exact_tv", value=0.4),
         dict(base, task="color", metric="exact_tv", value=0.6),
         dict(base, task="integer_1_10", metric="raw_mass", value=0.02),
+        dict(base, task="integer_1_10", metric="behav_effective_share", value=0.3),
+        dict(base, task="color", metric="behav_effective_share", value=0.1),
         dict(base, task="color", metric="raw_mass", value=0.04),
         dict(base, task="weekday", metric="exact_tv", value=0.9),             # a held-out task, not the panel
         dict(base, condition="histogram", task="color", metric="exact_tv", value=0.1)])
@@ -33,28 +35,30 @@ def fake_profile(report_dir: Path, profile: str, effect: tuple[float, float, flo
         dict(recipe="histogram", seeds=2, exact_tv=0.5, raw_mass=0.9, role="selected", reason="lowest"),
         dict(recipe="uniqueness", seeds=1, exact_tv=0.7, raw_mass=0.9, role="ablation", reason=""),
         dict(recipe="validity", seeds=2, exact_tv=0.9, raw_mass=0.99, role="control", reason="")])
-    diff = dict(metric="exact_tv_diff", n=2)
     value, low, high = effect
+    headline = dict(metric="behav_effective_share", n_treated=2, n_baseline=2, method="welch")
+    control = dict(headline, comparison="histogram − validity")
     _write(results, "05_differences", [
-        dict(diff, task="integer_1_100", comparison="uniqueness - vanilla", value=-0.9, ci_low=-1, ci_high=-0.8,
-             name="vs vanilla"),                                               # not the selected recipe
-        dict(diff, task="integer_1_100", comparison="histogram - vanilla", value=value, ci_low=low, ci_high=high,
-             name="vs vanilla"),
-        dict(diff, task="integer_1_100", comparison="histogram - validity", value=-0.3, ci_low=-0.4, ci_high=-0.2,
-             name="vs control"),                                               # the trained task: not transfer
-        dict(diff, task="card_suit", comparison="histogram - validity", value=-0.2, ci_low=-0.3, ci_high=-0.1,
-             name="vs control"),
-        dict(diff, task="color", comparison="histogram - validity", value=0.05, ci_low=0.01, ci_high=0.09,
-             name="vs control"),
-        dict(diff, task="fruit", comparison="histogram - validity", value=-0.01, ci_low=-0.05, ci_high=0.03,
-             name="vs control"),
-        dict(diff, task="weekday", comparison="histogram - validity", value=-0.2, ci_low=-0.3, ci_high=-0.1,
-             name="vs control")])                                              # held out: not the panel
+        dict(headline, task="integer_1_100", comparison="uniqueness − vanilla", value=0.9, ci_low=0.8, ci_high=1,
+             p=0.001, p_holm=0.001),                                           # not the selected recipe
+        dict(headline, task="integer_1_100", comparison="histogram − vanilla", value=value, ci_low=low,
+             ci_high=high, p=0.01, p_holm=0.01),
+        dict(headline, task="integer_1_100", comparison="histogram − vanilla", value=-0.2, ci_low=-0.3,
+             ci_high=-0.1, p=0.01, p_holm=0.01, metric="exact_tv"),
+        dict(control, task="integer_1_100", value=0.3, ci_low=0.2, ci_high=0.4, p=0.001,
+             p_holm=0.001),                                                    # the trained task: not transfer
+        dict(control, task="card_suit", value=0.2, ci_low=0.1, ci_high=0.3, p=0.001, p_holm=0.004),
+        dict(control, task="color", value=-0.05, ci_low=-0.09, ci_high=-0.01, p=0.01, p_holm=0.03),
+        dict(control, task="fruit", value=0.01, ci_low=-0.03, ci_high=0.05, p=0.6, p_holm=0.6),
+        dict(control, task="weekday", value=0.2, ci_low=0.1, ci_high=0.3, p=0.001,
+             p_holm=0.004)])                                                   # held out: not the panel
     sweep = dict(condition="vanilla", metric="gap_closed", n=10)
     _write(results, "03_temperature_sweep", [
         dict(sweep, task=task, temperature=t, value=v) for t, values in
         ((1.3, dict(integer_1_10=0.1, card_suit=0.2, fruit=0.3)),
-         (1.6, dict(integer_1_10=0.2, card_suit=0.4, fruit=0.9, color=float("nan")))) for task, v in values.items()])
+         (1.6, dict(integer_1_10=0.2, card_suit=0.4, fruit=0.9, color=float("nan")))) for task, v in values.items()]
+        + [dict(sweep, metric="gap_closed_effective_share", task=task, temperature=1.5, value=v)
+           for task, v in dict(integer_1_10=0.3, card_suit=0.5).items()])
     _write(results, "07_accuracy", [                                           # 07 before train_seed: `seed`
         dict(benchmark="MMLU", condition="vanilla", seed=None, n=100, correct=30, accuracy=0.30),
         dict(benchmark="MMLU", condition="histogram", seed=0, n=100, correct=34, accuracy=0.34),
@@ -83,11 +87,14 @@ def _sentence(page: str) -> str:
 def test_row_values_come_from_the_tables(tmp_path):
     fake_profile(tmp_path, SMALL)
     cells = _cells(_row(ladder.ladder_html(tmp_path), SMALL))
-    assert cells[1:] == ["0.500 (2 tasks)",                    # vanilla, panel tasks only
+    assert cells[1:] == ["0.20 (2 tasks)",                     # behavioural, vanilla, panel tasks only
+                         "0.500 (2 tasks)",                    # exact
                          "3.0%",
-                         "-0.100 [-0.150, -0.050]",             # the selected recipe, not uniqueness
-                         "1 of 3 better, 1 worse",              # untrained panel tasks only
+                         "+0.100 [+0.050, +0.150]",             # the selected recipe, not uniqueness
+                         "-0.200 [-0.300, -0.100]",
+                         "1 of 3 more spread, 1 narrower",      # untrained panel tasks only
                          "0.40 (at T=1.6, 3 tasks)",           # nearest swept T to 1.5; the nan task left out
+                         "0.40 (at T=1.5, 2 tasks)",           # behavioural
                          "30.0% → 35.0% (n=100, mean of 2 seeds)",
                          "4.0% → 4.0% (n=50, mean of 2 seeds)"]
 
@@ -98,7 +105,7 @@ def test_cells_link_to_the_page_they_come_from(tmp_path):
     row = _row(ladder.ladder_html(tmp_path), SMALL)
     links = re.findall(r'<td[^>]*><a href="([^"]+)">', row)
     assert links[0] == f"{SMALL}/index.html"                                  # the model's name: its report
-    assert links[3:5] == [f"{SMALL}/05_transfer_eval.html"] * 2
+    assert links[4:7] == [f"{SMALL}/05_transfer_eval.html"] * 3
     assert links[1] == f"{SMALL}/index.html"        # 01's page is not rendered here: the profile's index instead
     assert len(links) == 1 + len(ladder.COLUMNS)
 
@@ -115,11 +122,11 @@ def test_profile_without_a_report_says_so(tmp_path):
 def test_missing_or_old_tables_leave_a_dash_with_a_note(tmp_path):
     results = fake_profile(tmp_path, SMALL)
     (results / "07_accuracy.csv").unlink()
-    pd.read_csv(results / "05_differences.csv").drop(columns="name").to_csv(results / "05_differences.csv")
+    pd.read_csv(results / "05_differences.csv").drop(columns="metric").to_csv(results / "05_differences.csv")
     cells = _cells(_row(ladder.ladder_html(tmp_path), SMALL))
-    assert cells[1] == "0.500 (2 tasks)"
-    assert cells[3].startswith("— (KeyError") and cells[4].startswith("— (KeyError")
-    assert cells[6] == cells[7] == "— (no 07_accuracy.csv)"
+    assert cells[2] == "0.500 (2 tasks)"
+    assert all(cells[i].startswith("— (KeyError") for i in (4, 5, 6))
+    assert cells[9] == cells[10] == "— (no 07_accuracy.csv)"
     assert "No rung has a trained-task effect yet" in _sentence(ladder.ladder_html(tmp_path))
 
 
@@ -128,13 +135,13 @@ def test_one_rung_says_so_with_the_table_numbers(tmp_path):
     page = ladder.ladder_html(tmp_path)
     sentence, cells = _sentence(page), _cells(_row(page, SMALL))
     assert "one rung so far" in sentence and "waits for 0.5B and 1.5B" in sentence
-    assert cells[3] in sentence and cells[4] in sentence
+    assert cells[4] in sentence and cells[6] in sentence
 
 
 @pytest.mark.parametrize("effect, verdict", [
-    ((-0.3, -0.35, -0.25), "larger at 0.5B than at 135M, beyond the intervals"),
-    ((-0.12, -0.2, -0.04), "intervals at 135M and 0.5B overlap"),
-    ((-0.05, float("nan"), float("nan")), "smaller at 0.5B than at 135M, with no interval")])
+    ((0.3, 0.25, 0.35), "larger at 0.5B than at 135M, beyond the intervals"),
+    ((0.12, 0.04, 0.2), "intervals at 135M and 0.5B overlap"),
+    ((0.05, float("nan"), float("nan")), "smaller at 0.5B than at 135M, with no interval")])
 def test_size_sentence_reads_the_table(tmp_path, effect, verdict):
     fake_profile(tmp_path, SMALL)
     fake_profile(tmp_path, MIDDLE, effect)

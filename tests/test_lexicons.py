@@ -46,7 +46,8 @@ GIBBERISH = {
     # The audit's three, found as valid "other" answers in SmolLM2's samples.
     "word": ["alrightyousthehappy", "doritoba", "asdfgh", "xq", "x", "Hello there!", "hello there",
              "two-spirit", "r-word", "b2", "", " ", "appreciаted"],  # the last has a Cyrillic "а"
-    "color": ["doritoba", "silverred", "vantabobs", "krusgsaiije", "light blue!", "#ff0000"],
+    "color": ["doritoba", "silverred", "vantabobs", "krusgsaiije", "light blue!", "#ff0000",
+              "ultimately theirs", "shelter-dweller indeed"],   # real words, but the last is no colour
     "fruit": ["resupremetres", "daytime pelargonite", "Hello there!", "limex", "feijoa"],
     "animal": ["loxodonta cullinella", "smobull", "n", "lemon juracustastic", "labmouse"],
     # "Steve Smith": both names are real, but a full name is not a first name.

@@ -28,7 +28,8 @@ def test_01_writes_its_tables(ci_runs):
     baseline = pd.read_csv(results / "01_baseline.csv")
     cfg = config.load("ci", "01")
     assert set(baseline["task"]) == set(cfg.task_ids)
-    for metric in ("exact_tv", "raw_mass", "sampled_tv", "sampled_tv_floor", "parsed_tv", "exact_vs_parsed_tv"):
+    for metric in ("exact_tv", "raw_mass", "exact_effective_share", "sampled_tv", "sampled_tv_p", "behav_tv_p",
+                   "behav_effective_share", "behav_valid_rate", "behav_top_share", "exact_vs_parsed_tv"):
         assert (baseline["metric"] == metric).sum() == len(cfg.task_ids), metric
     tv = baseline[baseline["metric"] == "exact_tv"]["value"]
     assert tv.between(0, 1).all()
@@ -36,7 +37,7 @@ def test_01_writes_its_tables(ci_runs):
     for task, group in dist.groupby("task"):
         assert group["p_exact"].sum() == pytest.approx(1.0, abs=1e-6), task
     samples = pd.read_csv(results / "01_samples.csv")
-    assert len(samples) == len(cfg.task_ids) * max(cfg.n_samples, cfg.n_parsed)
+    assert len(samples) == len(cfg.task_ids) * max(cfg.n_samples, cfg.n_behavioural)
 
 
 def test_every_metric_in_every_table_is_defined_once_in_the_vocabulary(ci_runs):
@@ -49,10 +50,40 @@ def test_every_metric_in_every_table_is_defined_once_in_the_vocabulary(ci_runs):
     assert metrics and vocabulary.undefined(metrics) == []
 
 
+def test_every_interval_in_every_table_contains_its_estimate(ci_runs):
+    checked = 0
+    for path in (ci_runs / "ci" / "results").glob("*.csv"):
+        table = pd.read_csv(path)
+        for value, low, high in (("value", "ci_low", "ci_high"), ("accuracy", "ci_low", "ci_high")):
+            if {value, low, high} <= set(table.columns):
+                rows = table.dropna(subset=[value, low, high])
+                outside = rows[(rows[low] > rows[value] + 1e-12) | (rows[value] > rows[high] + 1e-12)]
+                assert outside.empty, (path.name, outside.head().to_dict("records"))
+                checked += len(rows)
+    assert checked > 0
+
+
 def test_01_draws_its_charts_as_svg(ci_runs):
     nb = json.loads((ci_runs / "ci" / "notebooks" / "01_baseline_sampling.ipynb").read_text())
     svgs = [o for c in nb["cells"] for o in c.get("outputs", []) if "image/svg+xml" in o.get("data", {})]
     assert len(svgs) >= 3
+
+
+def test_05_compares_arms_unpaired_with_holm_and_names_a_verdict(ci_runs):
+    results = ci_runs / "ci" / "results"
+    differences = pd.read_csv(results / "05_differences.csv")
+    selection = pd.read_csv(results / "04_selection.csv")
+    spread = selection.loc[selection["role"] == "selected", "recipe"].item()
+    assert {"vanilla", "vanilla at T*"} <= {c.split(" − ")[1] for c in differences["comparison"]}
+    assert all(c.startswith(f"{spread} − ") for c in differences["comparison"])
+    tested = differences.dropna(subset=["p"])
+    assert (tested["p_holm"] >= tested["p"] - 1e-12).all()
+    headline = differences[differences["metric"] == "behav_effective_share"]
+    assert set(headline["method"]) <= {"welch", "one-sample, baseline fixed", "one-sample, treated fixed"} | {
+        m for m in headline["method"] if "no variance" in m or "one value" in m}
+    verdict = pd.read_csv(results / "05_verdict.csv")
+    assert {"improved", "worse", "format only"} <= set(verdict.columns) and len(verdict) == differences[
+        "comparison"].nunique()
 
 
 def test_06_writes_chains_paths_and_paired_differences(ci_runs):

@@ -119,3 +119,29 @@ def test_condition_table_and_paired_difference():
     assert diff["difference"] == 1.0 and diff["problems"] == 2 and diff["ci_low"] == diff["ci_high"] == 1.0
     correct = reasoning.paired_difference(per_problem, "trained", "correct", n_boot=200).iloc[0]
     assert correct["difference"] == pytest.approx(-0.5) and correct["ci_low"] <= -0.5 <= correct["ci_high"]
+
+
+def test_distinct_paths_among_nonempty_chains_leave_the_empty_path_out():
+    problems = [reasoning.Problem(0, "Tom has 5 apples and buys 3.", "8")]
+    texts = ["apples are nice", "he has 5 and 3", "5+3=8 #### 8", "3+5=8 #### 8", "5*3=15"]
+    answers = pd.DataFrame([dict(condition="vanilla", train_seed=np.nan, temperature=1.0, prompt_id="gsm8k0", sample=i,
+                                 answer=text) for i, text in enumerate(texts)])
+    row = reasoning.problem_table(reasoning.chain_table(answers, problems)).iloc[0]
+    assert (row["distinct_all"], row["distinct_nonempty"], row["empty_share"]) == (3, 2, 0.4)   # "8", "15"; 2 of 5 empty
+    all_empty = answers.assign(answer="no numbers here")
+    row = reasoning.problem_table(reasoning.chain_table(all_empty, problems)).iloc[0]
+    assert np.isnan(row["distinct_nonempty"]) and row["empty_share"] == 1.0 and row["distinct_all"] == 1
+
+
+def test_condition_table_counts_problems_with_a_nonempty_chain():
+    summary = reasoning.condition_table(reasoning.problem_table(_chains()), n_boot=50).set_index("condition")
+    assert (summary["n_with_nonempty"] == 2).all() and (summary["empty_share"] == 0).all()
+    assert summary.loc["trained", "distinct_nonempty"] == 3.0       # no empty chain: equal to distinct_all
+
+
+def test_paired_difference_carries_the_minimum_detectable_difference():
+    per_problem = reasoning.problem_table(_chains())
+    row = reasoning.paired_difference(per_problem, "trained", "correct", n_boot=50).iloc[0]
+    d = np.array([-1.0, 0.0])                                        # trained − vanilla correct chains per problem
+    assert row["mdd"] == pytest.approx(2.8016 * np.sqrt(np.mean(d ** 2) / 2), rel=1e-3)   # (1.960 + 0.842)·SE
+    assert np.isnan(reasoning.detectable_difference([0, 0, 0])) and np.isnan(reasoning.detectable_difference([]))

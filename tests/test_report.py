@@ -226,8 +226,14 @@ def _fake_results(results_dir: Path) -> None:
                  dict(base, metric="sampled_tv_floor", value=0.17, n=50),
                  dict(base, metric="sampled_invalid_rate", value=0.1, n=50),
                  dict(base, metric="sampled_n_valid", value=45, n=50),
-                 dict(base, metric="parsed_tv", value=0.55, ci_low=0.5, ci_high=0.6, n=400),
-                 dict(base, metric="parsed_n_valid", value=380, n=400),
+                 dict(base, metric="behav_tv", value=0.55, ci_low=0.5, ci_high=0.6, n=400),
+                 dict(base, metric="behav_tv_p", value=0.0004, n=380),
+                 dict(base, metric="behav_valid_rate", value=0.95, ci_low=0.92, ci_high=0.97, n=400),
+                 dict(base, metric="behav_effective", value=3.1 + i, ci_low=2.5, ci_high=3.9 + i, n=380),
+                 dict(base, metric="behav_effective_share", value=0.31 + 0.1 * i, ci_low=0.25, ci_high=0.39 + 0.1 * i,
+                      n=380),
+                 dict(base, metric="behav_top_share", value=0.4, ci_low=0.35, ci_high=0.45, n=380),
+                 dict(base, metric="behav_n_valid", value=380, n=400),
                  dict(base, metric="exact_vs_parsed_tv", value=0.2, n=400)]
     from lib import results
     results.write(results_dir, "01_baseline", results.tidy(rows))
@@ -244,11 +250,11 @@ def test_index_page_from_fake_results(tmp_path):
     page = site.write_index("ci", runs, out, configs, {}, hash_weights=False).read_text()
     assert "Respread — output diversity report (ci)" in page
     assert "<td>integer 1–10</td>" in page and "<td>card suit</td>" in page
-    assert page.count("<tr>") == 1 + len(TASKS)
-    assert "0.400" in page and "3.760%" in page and "0.600 [0.500, 0.700]" in page and "n=45 valid of 50" in page
-    assert "n=380 valid of 400" in page
+    assert page.count("<tr>") == len(TASKS)                    # one row per task (the header row is styled)
+    assert "0.40" in page and "3.8%" in page and "0.31 [0.25, 0.39]" in page and "95.0% [92.0%, 97.0%]" in page
+    assert "&lt; 0.001" in page
     assert "<svg" in page
-    assert "Mean exact TV over 2 tasks" in page                # narrative.baseline_sentence
+    assert "the model gives an effective 3.1 answers on integer 1–10" in page   # narrative.baseline_sentence
     assert "<strong>exact_tv</strong>: ½ Σ_a |p_T(a) − 1/k|" in page       # the definitions, verbatim
     assert all(f"<li><strong>{name}</strong>: " in page for name in vocabulary.METRICS)
     assert 'href="results/01_baseline.csv"' in page

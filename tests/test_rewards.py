@@ -60,3 +60,89 @@ def test_reward_logs_valid_rate():
 def test_unknown_reward_kind_names_the_allowed_ones():
     with pytest.raises(ValueError, match="validity, uniqueness, histogram"):
         rewards.make_reward("entropy", INT100, group_size=2)
+
+
+# -- the exact-distribution rewards ---------------------------------------------------------------------
+INT10 = tasks.get("integer_1_10")
+
+
+def _skewed(k=10):
+    """A skewed distribution over k answers: the first answer takes half the mass."""
+    import numpy as np
+    p = np.full(k, 0.5 / (k - 1))
+    p[0] = 0.5
+    return p
+
+
+def _policy(p, refresh_every=1, seed=0):
+    policy = rewards.ExactPolicy(INT10, refresh_every, seed)
+    calls = []
+    policy.scorer = lambda: calls.append(1) or p
+    return policy, calls
+
+
+def test_exact_reward_is_minus_log_k_p_with_its_sign():
+    p = _skewed()
+    policy, _ = _policy(p)
+    reward = rewards.make_reward("exact", INT10, group_size=3, policy=policy)
+    got = reward(prompts=[None] * 3, completions=[_chat("1"), _chat("2"), _chat("lots")])
+    assert got[0] == pytest.approx(-math.log(10 * 0.5)) and got[0] < 0          # over-represented: negative
+    assert got[1] == pytest.approx(-math.log(10 * 0.5 / 9)) and got[1] > 0      # under-represented: positive
+    assert got[2] == rewards.invalid_penalty(10) < min(got[:2])
+
+
+def test_exact_reward_is_zero_at_uniform_and_clipped_at_log_k():
+    import numpy as np
+    assert np.allclose(rewards.surprise_values(np.full(10, 0.1)), 0.0)
+    tiny = np.array([1e-12] + [(1 - 1e-12) / 9] * 9)
+    assert rewards.surprise_values(tiny)[0] == pytest.approx(math.log(10))
+
+
+def test_exact_reward_rescores_the_policy_every_refresh_steps():
+    policy, calls = _policy(_skewed(), refresh_every=2)
+    reward = rewards.make_reward("exact", INT10, group_size=1, policy=policy)
+    for step in range(5):
+        reward(prompts=[None], completions=[_chat("3")], trainer_state=type("S", (), {"global_step": step})())
+    assert len(calls) == 3                 # steps 0, 2, 4
+
+
+def test_reverse_reward_is_the_exact_reward_negated_for_valid_replies():
+    p = _skewed()
+    exact = rewards.make_reward("exact", INT10, group_size=2, policy=_policy(p)[0])
+    reverse = rewards.make_reward("reverse", INT10, group_size=2, policy=_policy(p)[0])
+    replies = [_chat("1"), _chat("7")]
+    assert reverse(None, replies) == [-x for x in exact(None, replies)]
+    assert reverse(None, [_chat("1")])[0] > reverse(None, [_chat("7")])[0]      # rewards the mode
+    assert reverse(None, [_chat("no")]) == [rewards.invalid_penalty(10)]
+
+
+def test_placebo_reward_has_the_exact_rewards_values_in_a_seeded_order():
+    import numpy as np
+    p = _skewed()
+    values = rewards.surprise_values(p)
+    one = rewards.placebo_values(p, seed=0)
+    assert sorted(one) == pytest.approx(sorted(values))                # same scale and variance
+    assert not np.allclose(one, values)                                 # but not tied to how often an answer comes
+    assert np.allclose(one, rewards.placebo_values(p, seed=0)) and not np.allclose(one, rewards.placebo_values(p, 1))
+    policy, calls = _policy(p, refresh_every=1)
+    reward = rewards.make_reward("placebo", INT10, group_size=1, policy=policy)
+    first = [reward(None, [_chat(str(a))], trainer_state=type("S", (), {"global_step": s})())[0]
+             for s, a in enumerate(range(1, 11))]
+    assert first == pytest.approx(list(rewards.placebo_values(p, seed=0))) and len(calls) == 1   # fixed for the run
+
+
+def test_exact_policy_state_round_trips():
+    policy, _ = _policy(_skewed(), refresh_every=3)
+    policy.placebo_values(step=0)
+    again = rewards.ExactPolicy(INT10, 3, 0, state=policy.state())
+    assert again.scored_at == 0 and list(again.p) == pytest.approx(list(policy.p))
+    assert list(again.placebo) == pytest.approx(list(policy.placebo))
+    again.scorer = lambda: (_ for _ in ()).throw(AssertionError("must not rescore before step 3"))
+    again.distribution(2)
+
+
+def test_exact_rewards_need_a_policy_and_direct_objectives_are_not_rewards():
+    with pytest.raises(ValueError, match="ExactPolicy"):
+        rewards.make_reward("exact", INT100, group_size=2)
+    with pytest.raises(ValueError, match="lib.direct"):
+        rewards.make_reward("kl_uniform", INT100, group_size=2)

@@ -197,7 +197,7 @@ def test_vllm_serves_a_lora_adapter_like_the_merged_model(tmp_path, loaded_model
 
 # -- end to end: notebooks 01 and 05 on the ci profile, vLLM against transformers ------------------------
 EXACT_METRICS = ("exact_tv", "raw_mass", "exact_entropy")
-N_PARSED = 60        # 01's parsed samples per task (ci: 12): enough for the counts below to mean something
+N_BEHAVIOURAL = 60        # 01's parsed samples per task (ci: 12): enough for the counts below to mean something
 
 
 def _profiles_tree(root) -> None:
@@ -212,7 +212,7 @@ def _profiles_tree(root) -> None:
         profile.update(backend=backend, **({"vllm": sampling_vllm.SMALL_MODEL_ENGINE} if backend == "vllm" else {}))
         (params / "profile.yaml").write_text(yaml.safe_dump(profile))
         first = yaml.safe_load((params / "01_baseline_sampling.yaml").read_text())
-        (params / "01_baseline_sampling.yaml").write_text(yaml.safe_dump({**first, "n_parsed": N_PARSED}))
+        (params / "01_baseline_sampling.yaml").write_text(yaml.safe_dump({**first, "n_behavioural": N_BEHAVIOURAL}))
 
 
 def _run(root, notebook: str, profile: str) -> None:
@@ -277,7 +277,7 @@ def test_notebooks_01_and_05_on_vllm_match_transformers(tmp_path, monkeypatch):
     samples = [results.read(d / "results", "01_samples") for d in (tf, vl)]
     for task in samples[0]["task"].unique():
         a, b = (s.loc[s["task"] == task, "answer"] for s in samples)
-        assert len(a) == len(b) == N_PARSED
+        assert len(a) == len(b) == N_BEHAVIOURAL
         assert _count_p_value(a, b) > 1e-3 / samples[0]["task"].nunique(), task
     # 05 keeps rates, not replies: per condition, valid replies pooled over its tasks, Fisher's exact test.
     for condition in ("vanilla", *results.read(tf / "results", "04_final")["recipe"].unique()):

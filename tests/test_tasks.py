@@ -179,7 +179,7 @@ LENIENT_CASES = [
     ("color", "How about purple?", "purple"),
     ("color", "Blue: the color of a clear sky", "blue"),
     ("color", "I think I'd say navy blue", "navy"),
-    ("color", "Zaffre", "zaffre"),
+    ("color", "Taupe", "taupe"),
     ("color", "Sky blue", "blue"),
     ("color", "I can't do that", None),
     ("color", "Sure.", None),
@@ -212,8 +212,7 @@ LENIENT_CASES = [
     ("first_name", "Sure! How about Luna?", "Luna"),
     ("first_name", "My random first name is Max.", "Max"),
     ("first_name", "Name: Zara", "Zara"),
-    ("first_name", "ZEPHYRINE", "Zephyrine"),
-    ("first_name", "mary-jane", "Mary-Jane"),
+    ("first_name", "BARTHOLOMEW", "Bartholomew"),
     # word
     ("word", "Serendipity", "serendipity"),
     ("word", "The word is **ocean**.", "ocean"),
@@ -222,7 +221,6 @@ LENIENT_CASES = [
     ("word", 'How about "ephemeral"?', "ephemeral"),
     ("word", 'I chose "lantern", which gives light', "lantern"),
     ("word", "Ocean waves crash", "ocean"),
-    ("word", "Well-being", "well-being"),
     ("word", "quick brown", None),
     ("word", "I have no idea what to say here", None),
     # emoji
@@ -245,13 +243,29 @@ def test_lenient_parse(task_id, reply, expected):
 
 
 @pytest.mark.parametrize("task_id, reply", [
-    ("color", "Zaffre"), ("fruit", "Salak"), ("first_name", "Zephyrine"),
+    ("color", "Taupe"), ("fruit", "Salak"), ("first_name", "Bartholomew"),
     ("word", 'My word: "lantern"'), ("emoji", "🦩"),
 ])
 def test_open_tasks_keep_valid_off_list_answers_as_other(task_id, reply):
     task = get(task_id)
     answer = task.parse(reply)
     assert answer is not None and answer not in task.answers
+
+
+@pytest.mark.parametrize("task_id, reply, unchecked", [
+    ("word", "doritoba", "doritoba"), ("first_name", "Popehsten", "Popehsten"),
+    ("word", "alrightyousthehappy", "alrightyousthehappy"), ("word", "Well-being", "well-being"),
+    ("first_name", "mary-jane", "Mary-Jane"), ("first_name", "Zephyrine", "Zephyrine"),
+])
+def test_off_list_answers_no_lexicon_knows_are_invalid(task_id, reply, unchecked):
+    task = get(task_id)
+    assert task.parse_unchecked(reply) == unchecked      # the parser reads an answer ...
+    assert task.parse(reply) is None and task.parse_strict(reply) is None   # ... that no lexicon knows
+
+
+def test_only_open_tasks_with_a_lexicon_are_checked():
+    assert {t.id for t in panel() if t.parse_unchecked is not None} == {
+        "color", "fruit", "animal", "first_name", "word", "emoji"}
 
 
 # --------------------------------------------------------------------------
@@ -277,13 +291,13 @@ STRICT_CASES = [
     ("color", "*Blue*", "blue"),
     ("color", '"Blue"', "blue"),
     ("color", "Blue!", "blue"),
-    ("color", "Zaffre", "zaffre"),
+    ("color", "Taupe", "taupe"),
     ("color", "blue?", None),
     ("fruit", "Apples", "apple"),
     ("fruit", "dragon fruit", "dragon fruit"),
     ("fruit", "A banana", None),
     ("first_name", "olivia", "Olivia"),
-    ("first_name", "Zephyrine", "Zephyrine"),
+    ("first_name", "Bartholomew", "Bartholomew"),
     ("word", "ocean", "ocean"),
     ("word", "Lantern.", "lantern"),
     ("word", "blue sky", None),
