@@ -78,9 +78,8 @@ def test_05_compares_arms_unpaired_with_holm_and_names_a_verdict(ci_runs):
     assert all(c.startswith(f"{spread} − ") for c in differences["comparison"])
     tested = differences.dropna(subset=["p"])
     assert (tested["p_holm"] >= tested["p"] - 1e-12).all()
-    headline = differences[differences["metric"] == "behav_effective_share"]
-    assert set(headline["method"]) <= {"welch", "one-sample, baseline fixed", "one-sample, treated fixed"} | {
-        m for m in headline["method"] if "no variance" in m or "one value" in m}
+    assert not differences["method"].str.contains("paired").any()          # seeds are never paired
+    assert differences["method"].str.startswith(("welch", "one-sample")).any()
     verdict = pd.read_csv(results / "05_verdict.csv")
     assert {"improved", "worse", "format only"} <= set(verdict.columns) and len(verdict) == differences[
         "comparison"].nunique()
