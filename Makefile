@@ -1,5 +1,5 @@
 # Respread: `make report` (set-up + the full report on the CPU default) and `make test`.
-PROFILE ?= smollm2-cpu
+PROFILE ?= qwen2.5-0.5b-cpu
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python

@@ -1,8 +1,8 @@
 """Benchmarks that print their figures, measured side by side in one run.
 
-    python -m lib.bench scoring [--profile smollm2-cpu] [--naive-answers 1000] [--grpo-steps 5]
-    python -m lib.bench grpo-reward [--profile smollm2-cpu] [--grpo-steps 5]
-    python -m lib.bench throughput [--profile smollm2-cpu] [--source PATH] [--device cuda] [--grpo-steps 5]
+    python -m lib.bench scoring [--profile qwen2.5-0.5b-cpu] [--naive-answers 1000] [--grpo-steps 5]
+    python -m lib.bench grpo-reward [--profile qwen2.5-0.5b-cpu] [--grpo-steps 5]
+    python -m lib.bench throughput [--profile qwen2.5-0.5b-cpu] [--source PATH] [--device cuda] [--grpo-steps 5]
     python -m lib.bench vllm-scoring [--profile ci] [--naive-answers 1000]     (where vllm is installed)
 
 scoring:    1. exact scoring of integer 1–1000, KV-cache reuse vs naive (one forward pass per answer);
@@ -173,7 +173,7 @@ def throughput(profile: str, source: str | None, device: str | None, grpo_steps:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.bench")
     parser.add_argument("what", choices=["scoring", "throughput", "vllm-scoring", "grpo-reward"])
-    parser.add_argument("--profile", default="smollm2-cpu")
+    parser.add_argument("--profile", default="qwen2.5-0.5b-cpu")
     parser.add_argument("--naive-answers", type=int, default=1000)
     parser.add_argument("--source", help="model source overriding the profile's (e.g. a local .gguf file)")
     parser.add_argument("--device", help="cpu, cuda or auto, overriding the profile's")

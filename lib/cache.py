@@ -21,6 +21,9 @@ from typing import Any, Callable
 from lib.results import write_json
 
 CACHE_VERSION = 2      # bump when the meaning of a stored value changes
+# Part of the key of every transformers sample: bump when that backend's random stream changes (same seed, other
+# replies). "compact-1": rows leave the batch as they end (lib.token_sampler).
+SAMPLER_VERSION = "compact-1"
 
 
 def _plain(value: Any) -> Any:

@@ -494,10 +494,9 @@ def _label(condition: str, train_seed) -> str:
 
 def readable_scores(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per measure, one column per condition: "value [low, high]" (n in the last column)."""
-    from lib.tables import with_ci
+    from lib.tables import ci_column
     frame = scores.assign(label=[_label(c, s) for c, s in zip(scores["condition"], scores["train_seed"])],
-                          cell=[with_ci(v, lo, hi, 3) for v, lo, hi in
-                                zip(scores["value"], scores["ci_low"], scores["ci_high"])])
+                          cell=ci_column(scores, 3))
     wide = frame.pivot_table(index=["area", "benchmark", "metric"], columns="label", values="cell",
                              aggfunc="first", sort=False)
     n = frame.groupby(["area", "benchmark", "metric"], sort=False)["n"].max()
@@ -515,12 +514,12 @@ def readable_letters(letters: pd.DataFrame) -> pd.DataFrame:
 
 def readable_comparisons(comparisons: pd.DataFrame) -> pd.DataFrame:
     """trained − vanilla per measure and seed: the difference with its CI in one cell, p, test, mdd, verdict."""
-    from lib.tables import with_ci
+    from lib.tables import ci_column
     frame = comparisons.copy()
     return pd.DataFrame(dict(
         area=frame["area"], benchmark=frame["benchmark"], metric=frame["metric"],
         trained=[_label(c, s) for c, s in zip(frame["condition"], frame["train_seed"])], n=frame["n"],
-        difference=[with_ci(v, lo, hi, 3) for v, lo, hi in zip(frame["difference"], frame["ci_low"], frame["ci_high"])],
+        difference=ci_column(frame, 3, value="difference"),
         p_value=frame["p_value"].round(3), test=frame["test"], mdd=frame["mdd"].round(3),
         verdict=[verdict(row) for row in frame.to_dict("records")]))
 

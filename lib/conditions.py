@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from lib import artifacts
-from lib.cache import CACHE_VERSION, Cache, adapter_sha256, digest
+from lib.cache import CACHE_VERSION, SAMPLER_VERSION, Cache, adapter_sha256, digest
 from lib.registry import ModelSpec
 
 
@@ -84,7 +84,9 @@ class Condition:
 
     # -- the one cache -----------------------------------------------------------------------
     def key(self, kind: str, what: Any, params: Any = None, seed: int | None = None) -> str:
-        return digest(**self.identity, kind=kind, what=what, params=params, seed=seed, version=CACHE_VERSION)
+        sampler = {"sampler": SAMPLER_VERSION} if kind == "samples" and self.backend_name == "transformers" else {}
+        return digest(**self.identity, kind=kind, what=what, params=params, seed=seed, version=CACHE_VERSION,
+                      **sampler)
 
     def cached(self, kind: str, what: Any, make: Callable[[Any], Any], params: Any = None,
                seed: int | None = None) -> Any:

@@ -26,7 +26,7 @@ from transformers import TrainerCallback
 from lib import distributions, metrics, models
 from lib.conditions import adapter_dir
 from lib.recipes import Recipe   # re-exported: lib.grpo.Recipe keeps working
-from lib.rewards import DIRECT_OBJECTIVES, EXACT_REWARDS, ExactPolicy, RunningHistogram, make_reward
+from lib.rewards import DIRECT_OBJECTIVES, EXACT_REWARDS, REVISIONS, ExactPolicy, RunningHistogram, make_reward
 from lib.sampling import TransformersBackend, chat_messages
 from lib.tasks import Task
 
@@ -278,6 +278,8 @@ def recipe_identity(recipe: Recipe, seed: int, task: Task, spec: models.ModelSpe
     fields = {k: v for k, v in asdict(recipe).items() if k not in Recipe.NOT_IDENTITY
               and not (k in Recipe.IDENTITY_DEFAULTS and v == Recipe.IDENTITY_DEFAULTS[k])}
     identity = {**fields, "seed": seed, "task": task.id, "prompt": task.prompt, "model": spec.source}
+    if recipe.reward in REVISIONS:
+        identity["reward_revision"] = REVISIONS[recipe.reward]
     if generation_kwargs(generation):
         identity["generation"] = {"use_vllm": True, "vllm_importance_sampling_correction":
                                   generation.get("vllm_importance_sampling_correction", True)}

@@ -294,8 +294,7 @@ def share_table(summary: pd.DataFrame, measure: str = "exact_effective_share") -
     for task, group in frame.groupby("task", sort=False):
         group = group.set_index("part").reindex(out["part"])
         where = task if task == TRANSFER else display_name(task)
-        out[f"share of the effect on {where}"] = [tables.with_ci(v, lo, hi, 2) for v, lo, hi in
-                                                 zip(group["value"], group["ci_low"], group["ci_high"])]
+        out[f"share of the effect on {where}"] = tables.ci_column(group, 2).to_numpy()
     return out
 
 

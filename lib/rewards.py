@@ -20,8 +20,11 @@ by teacher forcing, renormalized: p(a | bare reply), `ExactPolicy`), rescored ev
                never active (p ≤ 1); the upper one caps answers below p = 1/k², so one near-impossible answer
                drawn by chance cannot take the whole group's advantage.
 - reverse:     +log(k·p(a)), same clip: rewards concentration (the control that narrows on purpose).
-- placebo:     the exact reward's values at step 0, assigned to the answers by a seeded random permutation
-               and fixed for the run: the same scale and spread of values, no spread signal.
+- placebo:     each valid reply scores the exact reward of an answer drawn from the current p, independently
+               of what the reply said (seeded by run seed and step): the rewards the exact arm hands out, with
+               the same scale and spread, carrying no information about the reply, so the update has the
+               exact arm's size and no direction. (Fixed random values per answer are not a placebo: the
+               policy learns to prefer the answers that drew high values and narrows, as the collapse arm does.)
 Invalid replies score −(log k + 1), below every valid reply.
 
 kl_uniform and self_distill are not rewards: they name the objectives of lib.direct, which trains the adapter
@@ -38,6 +41,9 @@ import numpy as np
 from lib.tasks import Task
 
 EXACT_REWARDS = ("exact", "reverse", "placebo")       # read the policy's own exact distribution (ExactPolicy)
+# Rewards whose meaning changed after adapters were trained with them: the revision enters the adapter's
+# identity (lib.grpo.recipe_identity), so an adapter trained under the old meaning is never read back.
+REVISIONS = {"placebo": 2}          # 2: a draw per reply; 1 was fixed random values per answer
 DIRECT_OBJECTIVES = ("kl_uniform", "self_distill")    # trained by lib.direct, not GRPO
 REWARDS = ("validity", "uniqueness", "histogram", *EXACT_REWARDS, *DIRECT_OBJECTIVES)
 
@@ -102,10 +108,11 @@ def surprise_values(p: np.ndarray) -> np.ndarray:
         return np.clip(-np.log(k * np.asarray(p, dtype=float)), -exact_clip(k), exact_clip(k))
 
 
-def placebo_values(p: np.ndarray, seed: int) -> np.ndarray:
-    """The exact reward's values under p, given to the answers in a seeded random order (no spread signal)."""
-    values = surprise_values(p)
-    return values[np.random.default_rng(seed).permutation(values.size)]
+def placebo_draws(p: np.ndarray, size: int, seed: int, step: int) -> np.ndarray:
+    """`size` exact-reward values of answers drawn from p, independent of any reply (seeded by seed and step,
+    so a resumed run draws what an uninterrupted one did)."""
+    picks = np.random.default_rng([seed, step]).choice(p.size, size=size, p=np.asarray(p, dtype=float) / np.sum(p))
+    return surprise_values(p)[picks]
 
 
 def answer_scores(values: np.ndarray, answers: list[str | None], task: Task) -> list[float]:
@@ -119,8 +126,8 @@ class ExactPolicy:
 
     `scorer()` scores the model being trained (lib.grpo binds it once the trainer exists). The distribution
     is rescored when `refresh_every` steps have passed since the last scoring; between scorings the last one
-    is reused. The last scoring (and the placebo's fixed values) are saved with checkpoints, so a resumed
-    run rewards exactly as an uninterrupted one."""
+    is reused. The last scoring is saved with checkpoints, so a resumed run rewards exactly as an
+    uninterrupted one."""
 
     def __init__(self, task: Task, refresh_every: int = 1, seed: int = 0, state: dict | None = None):
         self.task, self.refresh_every, self.seed = task, refresh_every, seed
@@ -128,7 +135,6 @@ class ExactPolicy:
         state = state or {}
         self.p = np.array(state["p"]) if state.get("p") is not None else None
         self.scored_at: int | None = state.get("scored_at")
-        self.placebo = np.array(state["placebo"]) if state.get("placebo") is not None else None
 
     def distribution(self, step: int) -> np.ndarray:
         if self.p is None or self.scored_at is None or step >= self.scored_at + self.refresh_every:
@@ -137,24 +143,19 @@ class ExactPolicy:
             self.p, self.scored_at = np.asarray(self.scorer(), dtype=float), step
         return self.p
 
-    def placebo_values(self, step: int) -> np.ndarray:
-        if self.placebo is None:           # the first scoring is the untrained model's
-            self.placebo = placebo_values(self.distribution(step), self.seed)
-        return self.placebo
-
     def state(self) -> dict:
         as_list = lambda a: None if a is None else [float(x) for x in a]   # noqa: E731
-        return {"p": as_list(self.p), "scored_at": self.scored_at, "placebo": as_list(self.placebo)}
+        return {"p": as_list(self.p), "scored_at": self.scored_at}
 
 
 def exact_family_scores(kind: str, policy: ExactPolicy, answers: list[str | None], step: int) -> list[float]:
     """The exact, reverse or placebo reward of each reply at a training step."""
+    p = policy.distribution(step)
     if kind == "placebo":
-        values = policy.placebo_values(step)
-    else:
-        values = surprise_values(policy.distribution(step))
-        values = values if kind == "exact" else -values
-    return answer_scores(values, answers, policy.task)
+        draws = iter(placebo_draws(p, len(answers), policy.seed, step))
+        return [invalid_penalty(policy.task.k) if a is None else float(next(draws)) for a in answers]
+    values = surprise_values(p)
+    return answer_scores(values if kind == "exact" else -values, answers, policy.task)
 
 
 def all_processes(answers: list) -> tuple[list, int]:

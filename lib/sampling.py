@@ -20,6 +20,7 @@ from tqdm import tqdm
 from transformers.utils import generic as _hf_generic
 
 from lib.models import LoadedModel
+from lib.token_sampler import complete_rows, picker, sample_rows
 
 
 @dataclass(frozen=True)
@@ -106,18 +107,11 @@ class TransformersBackend:
         stop = set(_as_list(self.model.generation_config.eos_token_id)) | {self.tokenizer.convert_tokens_to_ids(self.end_of_turn)}
         # Prefill the prompt once; generate() would otherwise recompute it for every sequence.
         prefix_cache = getattr(self.model(input_ids=ids[:, :-1], use_cache=True), CACHE_KW)
+        pick = picker(params.temperature, params.top_p, params.top_k, params.min_p)
         rows: list[list[int]] = []
         while len(rows) < n:
             batch = min(self.sample_batch_size, n - len(rows))
-            cache = copy.deepcopy(prefix_cache)
-            cache.batch_repeat_interleave(batch)
-            batch_ids = ids.expand(batch, -1)
-            generated = self.model.generate(
-                input_ids=batch_ids, attention_mask=torch.ones_like(batch_ids), **{CACHE_KW: cache},
-                pad_token_id=self.tokenizer.pad_token_id, **_generate_kwargs(params))
-            for row in generated[:, ids.shape[1]:].tolist():
-                end = next((i for i, token in enumerate(row) if token in stop), None)
-                rows.append(row if end is None else row[:end + 1])
+            rows.extend(sample_rows(self.model, ids, prefix_cache, batch, params.max_new_tokens, pick, stop, CACHE_KW))
             on_batch(batch)
         return rows
 
@@ -177,6 +171,7 @@ class TransformersBackend:
         torch.manual_seed(seed)
         stop = set(_as_list(self.model.generation_config.eos_token_id)) | {self.tokenizer.convert_tokens_to_ids(self.end_of_turn)}
         pad = self.tokenizer.pad_token_id
+        pick = picker(params.temperature, params.top_p, params.top_k, params.min_p)
         out: list[str] = []
         bar = tqdm(total=len(prompts), desc="completing", unit="prompt", disable=not progress, leave=False)
         for start in range(0, len(prompts), self.sample_batch_size):
@@ -184,9 +179,7 @@ class TransformersBackend:
             width = max(len(ids) for ids in encoded)
             ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.device)
             mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=self.device)
-            generated = self.model.generate(input_ids=ids, attention_mask=mask, pad_token_id=pad,
-                                            **_generate_kwargs(params))
-            for row in generated[:, width:].tolist():
+            for row in complete_rows(self.model, ids, mask, params.max_new_tokens, pick, stop, CACHE_KW):
                 end = next((i for i, token in enumerate(row) if token in stop), len(row))
                 out.append(self.tokenizer.decode(row[:end], skip_special_tokens=True).strip())
             bar.update(len(encoded))
@@ -229,14 +222,6 @@ def end_of_turn_text(tokenizer) -> str:
 
 def _as_list(value) -> list:
     return [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def _generate_kwargs(params: SamplingParams) -> dict:
-    if params.temperature == 0:
-        return dict(do_sample=False, max_new_tokens=params.max_new_tokens, top_k=None, top_p=None,
-                    temperature=None)
-    return dict(do_sample=True, temperature=params.temperature, top_p=params.top_p,
-                top_k=params.top_k, min_p=params.min_p or None, max_new_tokens=params.max_new_tokens)
 
 
 def load_backend(model, backend: str = "transformers", adapter=None, **options) -> Backend:

@@ -126,8 +126,7 @@ def arm_of_role(selection: pd.DataFrame, role: str) -> str | None:
 def dose_table(estimate: pd.DataFrame) -> pd.DataFrame:
     """lib.dose.transfer_estimate for reading: per untrained task, the slope difference [CI] and Holm's p."""
     view = estimate[["task", "of_metric", "n_treated", "n_baseline"]].copy()
-    view.insert(2, "slope beyond placebo [95% CI]", [tables.with_ci(v, lo, hi, 3) for v, lo, hi in
-                                                     zip(estimate["value"], estimate["ci_low"], estimate["ci_high"])])
+    view.insert(2, "slope beyond placebo [95% CI]", tables.ci_column(estimate, 3).to_numpy())
     view["p (Holm)"] = [tables.p_value(p) for p in estimate["p_holm"]]
     return tables.readable(view, {"of_metric": "measure", "n_treated": "seeds", "n_baseline": "placebo seeds"})
 
@@ -210,8 +209,7 @@ def difference_table(diffs: pd.DataFrame, metric: str = HEADLINE) -> pd.DataFram
     out = pd.DataFrame({"task": list(dict.fromkeys(frame["task"]))})
     for name, group in frame.groupby("comparison", sort=False):
         group = group.set_index("task").reindex(out["task"])
-        out[f"{name}"] = [tables.with_ci(v, lo, hi, 3) for v, lo, hi in
-                          zip(group["value"], group["ci_low"], group["ci_high"])]
+        out[f"{name}"] = tables.ci_column(group, 3).to_numpy()
         out[f"{name}: p (Holm)"] = [tables.p_value(p) for p in group["p_holm"]]
     return tables.readable(out)
 
@@ -223,8 +221,7 @@ def levels_table(summary: pd.DataFrame, conditions: Sequence[str], metric: str =
     percent = metric in FORMAT or metric.endswith("top_share")
     for condition in conditions:
         group = frame[frame["condition"] == condition].set_index("task").reindex(out["task"])
-        out[condition] = [tables.with_ci(v, lo, hi, 1 if percent else 3, percent) for v, lo, hi in
-                          zip(group["value"], group["ci_low"], group["ci_high"])]
+        out[condition] = tables.ci_column(group, 1 if percent else 3, percent).to_numpy()
     return tables.readable(out)
 
 

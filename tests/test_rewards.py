@@ -116,27 +116,40 @@ def test_reverse_reward_is_the_exact_reward_negated_for_valid_replies():
     assert reverse(None, [_chat("no")]) == [rewards.invalid_penalty(10)]
 
 
-def test_placebo_reward_has_the_exact_rewards_values_in_a_seeded_order():
+def test_placebo_reward_draws_the_exact_rewards_values_independently_of_the_reply():
     import numpy as np
     p = _skewed()
     values = rewards.surprise_values(p)
-    one = rewards.placebo_values(p, seed=0)
-    assert sorted(one) == pytest.approx(sorted(values))                # same scale and variance
-    assert not np.allclose(one, values)                                 # but not tied to how often an answer comes
-    assert np.allclose(one, rewards.placebo_values(p, seed=0)) and not np.allclose(one, rewards.placebo_values(p, 1))
+    draws = rewards.placebo_draws(p, 4000, seed=0, step=3)
+    assert set(np.round(draws, 9)) <= set(np.round(values, 9))          # the exact reward's own values
+    for v in set(np.round(values, 9)):                                  # each value as often as p gives it
+        assert np.isclose(draws, v).mean() == pytest.approx(p[np.isclose(values, v)].sum(), abs=0.03)
+    assert np.allclose(draws, rewards.placebo_draws(p, 4000, 0, 3))
+    assert not np.allclose(draws, rewards.placebo_draws(p, 4000, 0, 4))
     policy, calls = _policy(p, refresh_every=1)
-    reward = rewards.make_reward("placebo", INT10, group_size=1, policy=policy)
-    first = [reward(None, [_chat(str(a))], trainer_state=type("S", (), {"global_step": s})())[0]
-             for s, a in enumerate(range(1, 11))]
-    assert first == pytest.approx(list(rewards.placebo_values(p, seed=0))) and len(calls) == 1   # fixed for the run
+    reward = rewards.make_reward("placebo", INT10, group_size=8, policy=policy)
+    state = type("S", (), {"global_step": 5})()
+    same_reply = reward(None, [_chat("1")] * 8, trainer_state=state)
+    assert len(set(same_reply)) > 1                                       # one answer, several rewards: no signal
+    assert reward(None, [_chat("no")], trainer_state=state) == [rewards.invalid_penalty(10)]
+
+
+def test_placebo_adapters_of_the_old_meaning_are_not_read_back():
+    from lib import grpo
+    from lib.recipes import Recipe
+    placebo = Recipe(name="placebo", reward="placebo", role="placebo")
+    exact = Recipe(name="exact", reward="exact")
+    task = INT10
+    model = type("Spec", (), {"source": "m"})()
+    assert grpo.recipe_identity(placebo, 0, task, model)["reward_revision"] == rewards.REVISIONS["placebo"]
+    assert "reward_revision" not in grpo.recipe_identity(exact, 0, task, model)
 
 
 def test_exact_policy_state_round_trips():
     policy, _ = _policy(_skewed(), refresh_every=3)
-    policy.placebo_values(step=0)
+    policy.distribution(step=0)
     again = rewards.ExactPolicy(INT10, 3, 0, state=policy.state())
     assert again.scored_at == 0 and list(again.p) == pytest.approx(list(policy.p))
-    assert list(again.placebo) == pytest.approx(list(policy.placebo))
     again.scorer = lambda: (_ for _ in ()).throw(AssertionError("must not rescore before step 3"))
     again.distribution(2)
 

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
+import torch
 from scipy.stats import chisquare
 
-from lib import distributions, sampling, tasks
+from lib import distributions, sampling, tasks, token_sampler
 
 CARD_SUIT = tasks.get("card_suit")
 # The panel's own wording puts ~0.05% of the mass on bare answers, too little to sample; listing the
@@ -110,3 +111,39 @@ def test_scoring_sampling_and_grpo_send_the_very_same_chat_prompt(backend):
     trl_ids = backend.tokenizer.apply_chat_template([sampling.chat_messages(CARD_SUIT.prompt)], add_generation_prompt=True,
                                                     tokenize=True, return_dict=True)["input_ids"][0]
     assert scored == sampled == list(trl_ids) == backend.prompt_ids(CARD_SUIT.prompt)
+
+
+@torch.inference_mode()
+def test_greedy_decoding_equals_generate(backend):
+    """The compact loop (rows leave the batch as they end) picks the tokens generate() picks: one prompt
+    repeated, and a left-padded batch of prompts of different lengths."""
+    stop = {backend.tokenizer.convert_tokens_to_ids(backend.end_of_turn), backend.model.generation_config.eos_token_id}
+    greedy = dict(do_sample=False, max_new_tokens=16, top_k=None, top_p=None, temperature=None,
+                  pad_token_id=backend.tokenizer.pad_token_id)
+
+    def cut(row):
+        end = next((i for i, token in enumerate(row) if token in stop), None)
+        return row if end is None else row[:end + 1]
+
+    ids = torch.tensor([backend.prompt_ids(CARD_SUIT.prompt)])
+    reference = cut(backend.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **greedy)[0, ids.shape[1]:].tolist())
+    rows = backend.sample_token_ids(CARD_SUIT.prompt, 3, sampling.SamplingParams(temperature=0, max_new_tokens=16))
+    assert rows == [reference] * 3
+
+    prompts = ["What is 2 + 3?", "Name a large animal that lives in the ocean and explain why in a sentence."]
+    encoded = [backend.prompt_ids(p) for p in prompts]
+    width, pad = max(map(len, encoded)), backend.tokenizer.pad_token_id
+    ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded])
+    mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded])
+    expected = [cut(row) for row in backend.model.generate(input_ids=ids, attention_mask=mask, **greedy)[:, width:].tolist()]
+    got = token_sampler.complete_rows(backend.model, ids, mask, 16, token_sampler.picker(0), stop, sampling.CACHE_KW)
+    assert got == expected
+
+
+def test_warpers_follow_generate_order():
+    names = [type(w).__name__ for w in token_sampler.warpers(1.5, top_p=0.9, top_k=20, min_p=0.1)]
+    assert names == ["TemperatureLogitsWarper", "TopKLogitsWarper", "TopPLogitsWarper", "MinPLogitsWarper"]
+    assert len(token_sampler.warpers(1.0)) == 0
+    logits = torch.tensor([[2.0, 1.0, 0.0, -5.0]])
+    kept = token_sampler.warpers(1.0, min_p=0.2)(None, logits.clone())
+    assert torch.isinf(kept[0, 3]) and not torch.isinf(kept[0, :2]).any()
