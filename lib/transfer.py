@@ -33,8 +33,25 @@ CLUSTERS = {"integer": ("integer_1_10", "integer_1_100", "integer_1_1000")}
 ALPHA = 0.05
 
 
-def seed_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and t-interval over units (training seeds or replicates); nan interval for a single one."""
+# The range a measure can take. A t-interval over 2-3 units runs past it (an exact TV of 1.6, an effective share
+# below 0), so a mean's interval is clipped to it; the mean lies inside, so the interval still contains it.
+UNIT_RANGE_ENDINGS = ("_tv", "_tv_floor", "_rate", "raw_mass", "_top_share", "core_mass", "_core_share", "_tv_p")
+NONNEGATIVE_ENDINGS = ("_effective", "_effective_share", "_entropy", "_exp_entropy", "_distinct", "_n_valid")
+
+
+def metric_bounds(metric: str) -> tuple[float, float]:
+    """(low, high) of the values `metric` can take; unbounded for a measure it does not know."""
+    if metric.endswith(UNIT_RANGE_ENDINGS):
+        return (0.0, 1.0)
+    if metric.endswith(NONNEGATIVE_ENDINGS):
+        return (0.0, math.inf)
+    return (-math.inf, math.inf)
+
+
+def seed_ci(values: Sequence[float], level: float = 0.95,
+            bounds: tuple[float, float] = (-math.inf, math.inf)) -> tuple[float, float, float]:
+    """Mean and t-interval over units (training seeds or replicates), clipped to `bounds`; nan interval for a
+    single one."""
     arr = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
     if arr.size == 0:
         return (math.nan, math.nan, math.nan)
@@ -42,7 +59,7 @@ def seed_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float,
     if arr.size < 2:
         return (mean, math.nan, math.nan)
     half = sps.t.ppf(0.5 + level / 2, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size)
-    return (mean, mean - half, mean + half)
+    return (mean, max(mean - half, bounds[0]), min(mean + half, bounds[1]))
 
 
 def evaluate(condition, panel, n_samples: int, n_behavioural: int, params, sample_seed: int, n_boot: int = 1000,
@@ -72,10 +89,11 @@ def evaluate(condition, panel, n_samples: int, n_behavioural: int, params, sampl
 
 
 def condition_summary(long: pd.DataFrame) -> pd.DataFrame:
-    """Per (condition, task, metric): mean over units (seeds or replicates) with a t-interval, and their number."""
+    """Per (condition, task, metric): mean over units (seeds or replicates) with a t-interval clipped to the
+    measure's range (metric_bounds), and their number."""
     rows = []
     for (condition, task, metric), group in long.groupby(["condition", "task", "metric"], sort=False):
-        mean, low, high = seed_ci(group["value"].tolist())
+        mean, low, high = seed_ci(group["value"].tolist(), bounds=metric_bounds(metric))
         rows.append(dict(condition=condition, task=task, metric=metric, value=mean, ci_low=low, ci_high=high,
                          n=len(group)))
     return pd.DataFrame(rows)

@@ -13,6 +13,18 @@ def test_seed_ci_is_a_t_interval():
     assert math.isnan(transfer.seed_ci([1.0])[1])
 
 
+def test_a_means_interval_stays_inside_the_measures_range():
+    """Three seeds, one of which broke: the t-interval of an exact TV would reach past 1 and below 0."""
+    long = _long({("a", "t", "exact_tv"): [0.13, 0.97, 0.18], ("a", "t", "behav_effective_share"): [0.05, 2.0, 0.1],
+                  ("a", "t", "sampled_tv_excess"): [-0.2, 0.5, 0.1]})
+    rows = transfer.condition_summary(long).set_index("metric")
+    tv, share, excess = rows.loc["exact_tv"], rows.loc["behav_effective_share"], rows.loc["sampled_tv_excess"]
+    assert (tv["ci_low"], tv["ci_high"]) == (0.0, 1.0) and tv["ci_low"] <= tv["value"] <= tv["ci_high"]
+    assert share["ci_low"] == 0.0 and share["ci_high"] > 1.0          # off-list answers can lift it past k
+    assert excess["ci_low"] < 0                                         # a difference from the null: unbounded
+    assert transfer.metric_bounds("raw_mass") == (0.0, 1.0) and transfer.metric_bounds("dose_slope")[0] == -math.inf
+
+
 def _long(values: dict) -> pd.DataFrame:
     """{(condition, task, metric): [values, one per seed or replicate]} → long rows."""
     return pd.DataFrame([dict(condition=c, task=t, metric=m, value=v, train_seed=i if c != "vanilla" else None)
