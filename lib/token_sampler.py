@@ -18,6 +18,7 @@ import torch
 from transformers.generation.logits_process import (LogitsProcessorList, MinPLogitsWarper, TemperatureLogitsWarper,
                                                     TopKLogitsWarper, TopPLogitsWarper)
 
+
 def warpers(temperature: float, top_p: float = 1.0, top_k: int = 0, min_p: float = 0.0) -> LogitsProcessorList:
     """The warpers generate() applies for these settings, in its order (an empty list: plain softmax)."""
     out = LogitsProcessorList()
