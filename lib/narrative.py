@@ -402,7 +402,8 @@ def mechanism_sentence(shares: pd.DataFrame, steering: pd.DataFrame, controls: p
     """09's conclusion: is there evidence for one internal setting behind the trained and the transfer effect, where
     it sits, and how strong the evidence is. Two tests, each passed, failed or not decidable (no interval):
     the adapter ablation (the single part that carries most of the trained effect also carries most of the untrained
-    tasks', interval above zero) and steering (the trained direction spreads the untrained tasks, interval above zero,
+    tasks', both shares' intervals above zero: a part cannot be said to carry an effect whose share it may not
+    carry at all) and steering (the trained direction spreads the untrained tasks, interval above zero,
     and beats every control it was compared with). From 09_shares, 09_steering_summary, 09_steering_controls and
     09_lens_summary; the logit lens is described, not tested."""
     name = task_panel.display_name(trained_task)
@@ -427,8 +428,9 @@ def mechanism_sentence(shares: pd.DataFrame, steering: pd.DataFrame, controls: p
                      f"{label}) and {top_far['part']} the largest on the untrained tasks "
                      f"({_ci(top_far['value'], top_far['ci_low'], top_far['ci_high'])})"
                      + (": the same part." if same else ": different parts."))
-        decided = top_far["ci_low"] == top_far["ci_low"]
-        tests["the adapter ablation"] = bool(same and top_far["ci_low"] > 0) if decided else None
+        decided = top_far["ci_low"] == top_far["ci_low"] and top_own["ci_low"] == top_own["ci_low"]
+        tests["the adapter ablation"] = bool(same and top_far["ci_low"] > 0 and top_own["ci_low"] > 0) \
+            if decided else None
 
     # 2. the direction: does adding it to vanilla spread the untrained tasks, beyond its controls?
     metric = f"steered_{measure}_change"

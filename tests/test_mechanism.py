@@ -157,6 +157,15 @@ def test_conclusion_names_the_part_and_says_a_null_plainly():
     assert "descriptive" in one_seed
 
 
+def test_ablation_needs_the_trained_share_above_zero_too():
+    shares, steer, controls, lens = _tables(-0.2, -0.02)
+    own = (shares["task"] == "integer_1_100") & (shares["part"] == "band 2/4 (layers 8–15)")
+    shares.loc[own, "ci_low"] = -5.0          # the part's share of the trained effect may be nothing at all
+    text = narrative.mechanism_sentence(shares, steer, controls, lens, recipe="exact", trained_task="integer_1_100")
+    assert text.startswith("No evidence for a shared internal setting")
+    assert "the adapter ablation and the steering test find none" in text
+
+
 def test_every_09_metric_is_defined():
     names = ["effect_share", "direction_norm", "direction_cosine", "lens_entropy", "lens_mass",
              *(f"steered_{m}_change" for m in steering.STEER_METRICS)]
