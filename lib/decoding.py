@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from lib import metrics, spread
 from lib.conditions import Condition
-from lib.distributions import ExactDistribution, Samples, sample_panel, stored_head
+from lib.distributions import ExactDistribution, Samples, sample_panel, sample_replies, stored_head
 from lib.sampling import SamplingParams
 from lib.tasks import Task
 
@@ -193,8 +193,10 @@ def valid_rate(samples: Samples) -> tuple[float, float, float]:
 @dataclass
 class PlainReplies:
     """n plain replies per (task, T) from one condition, drawn on first use and kept: the same set serves
-    the tax, the gap and every temperature the behavioural match evaluates. Where a longer draw with the
-    same settings is stored (01's replies at T=1), its head."""
+    the tax, the gap and every temperature the behavioural match evaluates. Vanilla at T=1 reads the head of
+    the longest stored draw (01's replies, always drawn first); every other set is its own draw of n, since a
+    longer one can only come from a later notebook (05's adapters, vanilla at T*) and reading it would make a
+    rerun of 03 differ from a run from scratch."""
     condition: Condition
     n: int
     max_new_tokens: int
@@ -205,7 +207,8 @@ class PlainReplies:
         by_task = self.drawn.setdefault(float(temperature), {})
         if task.id not in by_task:
             params = SamplingParams(temperature=float(temperature), max_new_tokens=self.max_new_tokens)
-            by_task[task.id] = Samples(task, stored_head(self.condition, task.prompt, self.n, params, self.seed))
+            draw = stored_head if self.condition.adapter is None and float(temperature) == 1.0 else sample_replies
+            by_task[task.id] = Samples(task, draw(self.condition, task.prompt, self.n, params, self.seed))
         return by_task[task.id]
 
     def panel(self, tasks: Sequence[Task], temperature: float) -> dict[str, Samples]:

@@ -263,3 +263,20 @@ def test_behavioural_match_draws_once_per_temperature_it_evaluates(tmp_path):
     assert set(vanilla.drawn) == set(backend.temperatures)            # every draw is kept for the written rows
     again = decoding.match_behavioural(vanilla, [CARD_SUIT], {"card_suit": 0.9}, GRID)["card_suit"]
     assert again == match and len(backend.temperatures) == match.evaluations   # a rerun draws nothing new
+
+
+def test_plain_replies_read_a_longer_draw_only_for_vanilla_at_t1(tmp_path):
+    """A rerun of 03 reads what a run from scratch read: a longer draw made later (05's) is not its head."""
+    from lib import distributions
+    from lib.sampling import SamplingParams
+    from tests.fakes import CountingBackend, fake_condition, write_adapter
+    vanilla = fake_condition(tmp_path, CountingBackend("transformers"))
+    trained = fake_condition(tmp_path, CountingBackend("transformers"), "exact", 0,
+                             write_adapter(tmp_path / "adapters" / "exact" / "seed0", b"trained"))
+    for condition, temperature in ((vanilla, 1.0), (vanilla, 1.5), (trained, 1.0)):
+        params = SamplingParams(temperature=temperature, max_new_tokens=4)
+        first = decoding.PlainReplies(condition, n=3, max_new_tokens=4, seed=0).at(CARD_SUIT, temperature)
+        longer = distributions.sample_replies(condition, CARD_SUIT.prompt, 8, params, 0)     # a later, longer draw
+        again = decoding.PlainReplies(condition, n=3, max_new_tokens=4, seed=0).at(CARD_SUIT, temperature)
+        reads_head = condition is vanilla and temperature == 1.0
+        assert again.replies == (longer[:3] if reads_head else first.replies)
