@@ -29,7 +29,7 @@ import pandas as pd
 from lib import data, formats, ifbench, reasoning
 from lib.metrics import paired_mean_difference, mean_ci, wilson_ci
 from lib.sampling import SamplingParams
-from lib.stats import min_detectable_difference
+from lib.stats import holm, min_detectable_difference
 
 LETTERS = ("A", "B", "C", "D")
 CHANCE = 0.25
@@ -386,10 +386,11 @@ def calibration_tables(scores: dict, n_boot: int = 1000, seed: int = 0) -> tuple
 def verdict(row, alpha: float = ALPHA) -> str:
     """Whether capability held on one comparison row: "worse" / "better" when the test (or, without a
     p-value, the 95% interval) finds a difference; otherwise "held": no loss detected. A loss smaller than
-    the row's mdd would go unseen at this size, which is why the mdd is printed beside every verdict."""
+    the row's mdd would go unseen at this size, which is why the mdd is printed beside every verdict. A row
+    with `p_holm` (held_table) is read at its Holm-adjusted p-value."""
     sign = -1.0 if row["metric"] in LOWER_IS_BETTER else 1.0      # sign · difference > 0 is better
     ends = (sign * row["ci_low"], sign * row["ci_high"])
-    p = row["p_value"]
+    p = row.get("p_holm", row["p_value"])
     real = p < alpha if p == p else (min(ends) > 0 or max(ends) < 0)
     if real and sign * row["difference"] < 0:
         return "worse"
@@ -410,11 +411,14 @@ def _headline(frame: pd.DataFrame, area: str) -> pd.DataFrame:
 
 
 def held_table(scores: pd.DataFrame, comparisons: pd.DataFrame) -> pd.DataFrame:
-    """Per area and trained seed, the headline measure: vanilla's and trained's values, the paired
-    difference with its CI, p-value, minimum detectable difference, and the verdict."""
+    """Per area and trained condition, the headline measure: vanilla's and trained's values, the paired
+    difference with its CI, p-value, its Holm adjustment over the area's compared conditions (one family per
+    area: "did this area get worse under any of them"), minimum detectable difference, and the verdict read
+    at the adjusted p (ECE has no p-value: its verdict reads the unadjusted interval)."""
     rows = []
     for area in AREAS:
         compared = _headline(comparisons, area)
+        compared = compared.assign(p_holm=holm(compared["p_value"].to_numpy()))
         valued = _headline(scores, area)
         for row in compared.to_dict("records"):
             own = valued[(valued["condition"] == row["condition"]) & (valued["train_seed"] == row["train_seed"])]
@@ -426,7 +430,7 @@ def held_table(scores: pd.DataFrame, comparisons: pd.DataFrame) -> pd.DataFrame:
                              **{f"trained{s}": own[c].iloc[0] if len(own) else float("nan")
                                 for s, c in (("", "value"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high"))},
                              difference=row["difference"], ci_low=row["ci_low"], ci_high=row["ci_high"],
-                             p_value=row["p_value"], mdd=row["mdd"], verdict=verdict(row)))
+                             p_value=row["p_value"], p_holm=row["p_holm"], mdd=row["mdd"], verdict=verdict(row)))
     return pd.DataFrame(rows)
 
 
@@ -513,7 +517,8 @@ def readable_letters(letters: pd.DataFrame) -> pd.DataFrame:
 
 
 def readable_comparisons(comparisons: pd.DataFrame) -> pd.DataFrame:
-    """trained − vanilla per measure and seed: the difference with its CI in one cell, p, test, mdd, verdict."""
+    """trained − vanilla per measure and seed: the difference with its CI in one cell, p, test, mdd, and the
+    verdict at the unadjusted p (the held table reads the headline measures at Holm-adjusted p)."""
     from lib.tables import ci_column
     frame = comparisons.copy()
     return pd.DataFrame(dict(
@@ -521,7 +526,7 @@ def readable_comparisons(comparisons: pd.DataFrame) -> pd.DataFrame:
         trained=[_label(c, s) for c, s in zip(frame["condition"], frame["train_seed"])], n=frame["n"],
         difference=ci_column(frame, 3, value="difference"),
         p_value=frame["p_value"].round(3), test=frame["test"], mdd=frame["mdd"].round(3),
-        verdict=[verdict(row) for row in frame.to_dict("records")]))
+        verdict_unadjusted=[verdict(row) for row in frame.to_dict("records")]))
 
 
 def readable_held(held: pd.DataFrame) -> pd.DataFrame:
@@ -534,4 +539,6 @@ def readable_held(held: pd.DataFrame) -> pd.DataFrame:
         vanilla=cells("vanilla", "vanilla_ci_low", "vanilla_ci_high"),
         trained_value=cells("trained", "trained_ci_low", "trained_ci_high"),
         difference=cells("difference", "ci_low", "ci_high"),
-        p_value=held["p_value"].round(3), mdd=held["mdd"].round(3), verdict=held["verdict"]))
+        p_value=held["p_value"].round(3), p_holm=held.get("p_holm", held["p_value"] * float("nan")).round(3),
+        mdd=held["mdd"].round(3),
+        verdict=held["verdict"]))

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 from lib import artifacts
 from lib.cache import CACHE_VERSION, SAMPLER_VERSION, Cache, adapter_sha256, digest
+from lib.recipes import ARM_ROLES
 from lib.registry import ModelSpec
 
 
@@ -156,6 +157,27 @@ def recipe_conditions(cfg, seeds: str | Sequence[int] = "all") -> tuple[str, lis
     return recipe, [trained(cfg, recipe, seed) for seed in adapters]
 
 
-def vanilla_and_trained(cfg) -> list[Condition]:
-    """Vanilla first, then the params' recipe at each of its trained_seeds."""
-    return [vanilla(cfg), *recipe_conditions(cfg, cfg.trained_seeds)[1]]
+def arm_conditions(cfg, roles: str | Sequence[str]) -> list[Condition]:
+    """The first trained seed of each stated arm 04 trained beside the selected recipe: 'all' is every role in
+    ARM_ROLES that 04 trained, 'none' is none, a list names roles (each must have been trained)."""
+    if roles == "none":
+        return []
+    from lib import results, transfer
+    wanted = ARM_ROLES if roles == "all" else tuple(roles)
+    try:
+        selection = results.read(cfg.results_dir, "04_selection")
+    except FileNotFoundError as err:
+        raise MissingAdapters(f"no arms trained yet ({err}): run notebook 04_grpo_train first") from None
+    arms = {role: transfer.arm_of_role(selection, role) for role in wanted}
+    arms = {role: recipe for role, recipe in arms.items() if recipe is not None}
+    missing = [role for role in wanted if role not in arms]
+    if roles != "all" and missing:
+        raise MissingAdapters(f"04 trained no arm with role(s) {missing} (trained: {sorted(arms)}); "
+                              "change `arms` or add the recipe to 04's params")
+    return [trained(cfg, recipe, min(trained_adapters(cfg.run_dir, recipe))) for recipe in arms.values()]
+
+
+def vanilla_and_trained(cfg, arms: str | Sequence[str] = "none") -> list[Condition]:
+    """Vanilla first, then the params' recipe at each of its trained_seeds, then the first seed of each of
+    `arms` (arm_conditions)."""
+    return [vanilla(cfg), *recipe_conditions(cfg, cfg.trained_seeds)[1], *arm_conditions(cfg, arms)]

@@ -12,6 +12,7 @@ from typing import Callable
 import pandas as pd
 
 from lib import artifacts, config, site, tasks
+from lib.ladder_arms import arms_html
 from lib.site_sections import number, read_table
 
 
@@ -154,8 +155,9 @@ def capability_html(report_dir: Path) -> str:
     return ("<h2>Knowledge, reasoning, instruction following, formats, calibration: held or not</h2>"
             f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
             "<p class=muted>Trained − vanilla on each area's headline measure, paired by item, with its 95% CI and "
-            "the minimum detectable difference (mdd) at 80% power. Held: no loss detected (paired test at α = 0.05; "
-            "for ECE, lower is better, the interval); a loss smaller than the mdd would go unseen at this size.</p>")
+            "the minimum detectable difference (mdd) at 80% power. Held: no loss detected (paired test at α = 0.05, "
+            "Holm-adjusted over the arms 07 compared; for ECE, lower is better, the interval); a loss smaller than "
+            "the mdd would go unseen at this size.</p>")
 
 
 # Columns: heading, the notebook page its numbers come from, reader, and how the numbers print
@@ -287,7 +289,8 @@ def ladder_html(report_dir: Path) -> str:
              "number comes from; each profile's page defines the metrics.")
     return site.page_html("Respread — the model ladder", f"<p>{html.escape(intro)}</p><table><thead><tr>{header}"
                           f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-                          f"<p>{html.escape(size_sentence(found))}</p>" + capability_html(report_dir))
+                          f"<p>{html.escape(size_sentence(found))}</p>" + arms_html(report_dir, LADDER)
+                          + capability_html(report_dir))
 
 
 def write(report_dir: Path) -> Path:

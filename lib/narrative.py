@@ -54,6 +54,29 @@ def training_sentence(final: pd.DataFrame, selection: pd.DataFrame, task_name: s
             f". Selected among the spread recipes: **{chosen['recipe']}** ({chosen['reason']}).")
 
 
+def silent_runs_sentence(logs: pd.DataFrame) -> str:
+    """GRPO steps with no learning signal: every reply of the step's group got the same reward, so every
+    advantage was exactly 0 (rewards sit on lib.rewards' grid) and the step moved the adapter only through
+    Adam's momentum from earlier steps. A run silent at every step keeps its initial, vanilla-equivalent
+    weights: comparing with it is comparing with vanilla. Direct (non-RL) runs have no groups: skipped."""
+    grpo_rows = logs.dropna(subset=["reward_std"]) if "reward_std" in logs else logs.iloc[0:0]
+    counts = [(recipe, int(seed), int((group["reward_std"] == 0).sum()), len(group))
+              for (recipe, seed), group in grpo_rows.groupby(["recipe", "train_seed"], sort=False)]
+    partly = [f"{recipe} seed {seed} {silent} of {steps}" for recipe, seed, silent, steps in counts if 0 < silent < steps]
+    never = [f"{recipe} seed {seed} ({steps} steps)" for recipe, seed, silent, steps in counts if silent == steps]
+    if not partly and not never:
+        return "Every GRPO step's group had replies with different rewards: each step carried a learning signal."
+    parts = []
+    if never:
+        parts.append("No learning signal at any step: " + ", ".join(never) + " — every reply of every group got "
+                     "the same reward, so the adapter kept its initial (vanilla-equivalent) weights and comparing "
+                     "with it is comparing with vanilla.")
+    if partly:
+        parts.append("Steps whose group got one reward for every reply (no signal; the update is Adam's momentum "
+                     "only): " + ", ".join(partly) + ".")
+    return " ".join(parts)
+
+
 def _names(tasks) -> str:
     return ", ".join(task_panel.display_name(t) for t in tasks) or "none"
 
@@ -313,14 +336,13 @@ def capability_sentence(accuracy: pd.DataFrame, tests: pd.DataFrame) -> str:
     for benchmark, group in accuracy.groupby("benchmark", sort=False):
         vanilla = group[group["condition"] == "vanilla"].iloc[0]
         trained = group[group["condition"] != "vanilla"]
-        seeds = ", ".join(f"{row.accuracy:.1%}" for row in trained.itertuples())
+        seeds = ", ".join(f"{_trained_label(row)} {row.accuracy:.1%}" for row in trained.itertuples())
         own = tests[tests["benchmark"] == benchmark]
         ps = own["p_value"]
         power = (f"; at this size a difference of ±{own['mdd'].max():.1%} is detectable at 80% power"
                  if "mdd" in own and own["mdd"].notna().any() else "")
         parts.append(f"{benchmark}: vanilla {vanilla['accuracy']:.1%} [{vanilla['ci_low']:.1%}, {vanilla['ci_high']:.1%}] "
-                     f"of {int(vanilla['n'])}, trained {seeds} ({len(trained)} seed(s)); McNemar p "
-                     f"{ps.min():.2f}–{ps.max():.2f}{power}.")
+                     f"of {int(vanilla['n'])}; {seeds}; McNemar p (unadjusted) {ps.min():.2f}–{ps.max():.2f}{power}.")
     return " ".join(parts) + (" MMLU chance is 25%. A p-value above 0.05 says the data cannot tell the models "
                               "apart at this size; it does not prove they are equal.")
 
@@ -335,14 +357,20 @@ def held_sentence(held: pd.DataFrame) -> str:
     for area, group in held.groupby("area", sort=False):
         verdicts = group["verdict"].value_counts()
         first = group.iloc[0]
-        seeds = "; ".join(f"seed {int(row.train_seed)} {row.trained:.3f} (difference {row.difference:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}], "
+        seeds = "; ".join(f"{_trained_label(row)} {row.trained:.3f} (difference {row.difference:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}], "
                           + (f"mdd {row.mdd:.3f}" if row.mdd == row.mdd else "no variance to size a test by")
                           + f": {row.verdict})" for row in group.itertuples())
         parts.append(f"{area.capitalize()} ({first['benchmark']}, {first['metric']}, n={int(first['n'])}): vanilla "
-                     f"{first['vanilla']:.3f}, trained {seeds} — "
-                     + ", ".join(f"{count} seed(s) {name}" for name, count in verdicts.items()) + ".")
-    return (" ".join(parts) + " Held means no loss was detected (paired test at α = 0.05, or the interval for "
-            "ECE); a loss smaller than the mdd would go unseen at this size.")
+                     f"{first['vanilla']:.3f}; {seeds} — "
+                     + ", ".join(f"{count} {name}" for name, count in verdicts.items()) + ".")
+    return (" ".join(parts) + " Held means no loss was detected (paired test at α = 0.05, Holm-adjusted over each "
+            "area's compared conditions, or the interval for ECE); a loss smaller than the mdd would go unseen at "
+            "this size.")
+
+
+def _trained_label(row) -> str:
+    """A trained condition as tables name it: the recipe and its training seed."""
+    return f"{row.condition} seed {int(row.train_seed)}"
 
 
 def ifbench_skipped_sentence(skipped: pd.DataFrame, instructions: int, prompts: int) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 from lib import rewards, tasks as task_panel
 from lib.data import ALL_CATEGORIES, NOVELTYBENCH_CATEGORIES
-from lib.recipes import LR_SCHEDULES, ROLES, Recipe
+from lib.recipes import ARM_ROLES, LR_SCHEDULES, ROLES, Recipe
 
 Check = Callable[[Any], "str | None"]   # returns an error text, or None when the value is fine
 
@@ -211,6 +211,19 @@ TASKS = Field((str, list), _task_ids, TASKS_ALLOWED)
 TASK = Field(str, _task_id, "one of: " + ", ".join(task_panel.TASK_IDS))
 TRAINED_RECIPE = Field(str, _name, "selected (the recipe 04 selected) or the name of a 04 recipe, e.g. histogram")
 TRAINED_SEEDS = Field((str, list), _seeds, "'all' (every seed 04 trained) or a list of seeds, e.g. [0]")
+
+
+def _arms(value) -> str | None:
+    if value in ("all", "none"):
+        return None
+    if not isinstance(value, list) or not value:
+        return "must be 'all', 'none' or a non-empty list of roles"
+    unknown = [v for v in value if v not in ARM_ROLES]
+    return f"has unknown role(s) {unknown}" if unknown else None
+
+
+ARMS = Field((str, list), _arms, "'all' (the first seed of every arm 04 trained beside the selected recipe), 'none', "
+             "or a list of: " + ", ".join(ARM_ROLES))
 
 
 # -- a 04 recipe: keys and types from lib.recipes.Recipe (its name is the mapping key) --------------
@@ -414,6 +427,7 @@ NOTEBOOK_TABLE: dict[str, Notebook] = {
         "n_boot": positive_int(),
         "recipe": TRAINED_RECIPE,
         "trained_seeds": TRAINED_SEEDS,
+        "arms": ARMS,
     }, needs=("04",)),
     "08": Notebook("08_open_ended", {
         "categories": Field((str, list), _categories, "'all' or a list of: " + ", ".join(NOVELTYBENCH_CATEGORIES)),

@@ -14,6 +14,8 @@ ROLES = {
     "format": "self-distillation on vanilla's own bare answers: raises raw mass, keeps the distribution",
     "reference": "no RL: gradient descent on KL(uniform || p) over the trained task's answers",
 }
+# The arms trained beside the selected recipe, in the order tables list them.
+ARM_ROLES = ("control", "placebo", "reverse", "format", "reference")
 LR_SCHEDULES = ("linear", "constant")   # constant: the checkpoint at step s is a run of s steps
 
 

@@ -27,6 +27,15 @@ by teacher forcing, renormalized: p(a | bare reply), `ExactPolicy`), rescored ev
                policy learns to prefer the answers that drew high values and narrows, as the collapse arm does.)
 Invalid replies score −(log k + 1), below every valid reply.
 
+Every reward is rounded to a multiple of 2⁻¹² (`on_grid`) before trl sees it. trl's advantage is
+(r − group mean) / (group std + 1e−4) in float32; for a group whose replies all earn the same reward the
+mean of eight equal floats can miss them by one unit in the last place (−(log 100 + 1): 4.8e−7), which gives
+every reply the same small advantage of one sign, and Adam scales that to a full learning-rate step: a group
+with no signal (all invalid, or one answer eight times) reinforced or penalised its own replies. On the grid,
+sums of a group's rewards are exact, equal rewards have advantage exactly 0 and such a group contributes no
+gradient. (SmolLM2's exact, placebo and reverse arms at seed 0, whose groups were all invalid for 14 of 15
+steps, trained to the same adapter that way.)
+
 kl_uniform and self_distill are not rewards: they name the objectives of lib.direct, which trains the adapter
 by gradient descent on exact scores, with no sampling.
 """
@@ -43,9 +52,18 @@ from lib.tasks import Task
 EXACT_REWARDS = ("exact", "reverse", "placebo")       # read the policy's own exact distribution (ExactPolicy)
 # Rewards whose meaning changed after adapters were trained with them: the revision enters the adapter's
 # identity (lib.grpo.recipe_identity), so an adapter trained under the old meaning is never read back.
-REVISIONS = {"placebo": 2}          # 2: a draw per reply; 1 was fixed random values per answer
+# placebo 2: a draw per reply (1 was fixed random values per answer); placebo 3, exact, reverse and histogram 2:
+# rewards on the 2^-12 grid (uniqueness 2 as well where G is not a power of 2; validity is ±1, always on it).
+REVISIONS = {"placebo": 3, "exact": 2, "reverse": 2, "histogram": 2, "uniqueness": 2}
+REWARD_GRID = 2.0 ** -12
 DIRECT_OBJECTIVES = ("kl_uniform", "self_distill")    # trained by lib.direct, not GRPO
 REWARDS = ("validity", "uniqueness", "histogram", *EXACT_REWARDS, *DIRECT_OBJECTIVES)
+
+
+def on_grid(scores: list[float]) -> list[float]:
+    """Each score rounded to a multiple of REWARD_GRID: exact in float32 and in sums of a group's scores, so a
+    group of equal rewards has advantage exactly 0 (see the module docstring)."""
+    return [round(s / REWARD_GRID) * REWARD_GRID for s in scores]
 
 
 def completion_text(completion) -> str:
@@ -187,6 +205,9 @@ def make_reward(kind: str, task: Task, group_size: int, histogram: RunningHistog
         raise ValueError(f"the {kind} reward needs an ExactPolicy bound to the model being trained")
 
     def reward(prompts, completions, log_metric=None, trainer_state=None, **kwargs) -> list[float]:
+        return on_grid(scores_of(completions, log_metric, trainer_state))
+
+    def scores_of(completions, log_metric, trainer_state) -> list[float]:
         answers = [task.parse_strict(completion_text(c)) for c in completions]
         if log_metric is not None:
             log_metric("valid_rate", sum(a is not None for a in answers) / len(answers))

@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from lib import stats, tables
+from lib.recipes import ARM_ROLES
 from lib.tasks import display_name
 
 HEADLINE = "behav_effective_share"
@@ -124,15 +125,11 @@ def compare(long: pd.DataFrame, treated: str, baseline: str, name: str, trained_
     return out
 
 
-# The arms the selected recipe is compared with, by their role in 04_selection.csv, in this order.
-BASELINE_ROLES = ("control", "placebo", "reverse", "format", "reference")
-
-
 def arms(selection: pd.DataFrame) -> list[str]:
     """The trained arms the selected recipe is compared with (control, placebo, reverse, format control,
-    non-RL reference), in BASELINE_ROLES order; other spread recipes are ablations, read in the ablation table."""
+    non-RL reference), in ARM_ROLES order; other spread recipes are ablations, read in the ablation table."""
     roles = selection.set_index("recipe")["role"]
-    return [recipe for role in BASELINE_ROLES for recipe in roles[roles == role].index]
+    return [recipe for role in ARM_ROLES for recipe in roles[roles == role].index]
 
 
 def arm_of_role(selection: pd.DataFrame, role: str) -> str | None:

@@ -209,6 +209,22 @@ def test_verdict(difference, low, high, p, mdd, metric, expected):
     assert capability.verdict(row) == expected
 
 
+def test_held_verdicts_read_holm_adjusted_p_over_the_compared_conditions():
+    # two arms lose 0.10 on MMLU at p = 0.03 each: each alone would be "worse", but over the two the
+    # Holm-adjusted p is 0.06, so neither loss is detected; the unadjusted p stays in the table
+    measure = dict(area="knowledge", benchmark="MMLU", metric="mmlu_accuracy", n=100)
+    comparisons = pd.DataFrame([dict(measure, condition=c, train_seed=0, difference=-0.1, ci_low=-0.19, ci_high=-0.01,
+                                     p_value=0.03, mdd=0.12) for c in ("exact", "placebo")])
+    scores = pd.DataFrame([dict(measure, condition=c, train_seed=s, value=v, ci_low=v - 0.1, ci_high=v + 0.1)
+                           for c, s, v in (("vanilla", None, 0.4), ("exact", 0, 0.3), ("placebo", 0, 0.3))])
+    held = capability.held_table(scores, comparisons)
+    assert list(held["p_value"]) == [0.03, 0.03] and held["p_holm"].tolist() == pytest.approx([0.06, 0.06])
+    assert list(held["verdict"]) == ["held", "held"]
+    assert capability.verdict(comparisons.iloc[0].to_dict()) == "worse"      # one comparison alone: detected
+    single = capability.held_table(scores, comparisons.iloc[:1])
+    assert list(single["verdict"]) == ["worse"]
+
+
 @pytest.mark.parametrize("permutations, knowledge", [("cyclic", "mmlu_permuted_accuracy"), ("none", "mmlu_accuracy")])
 def test_every_capability_measure_end_to_end_without_a_model(tmp_path, permutations, knowledge):
     from lib import formats, ifbench

@@ -50,7 +50,7 @@ def test_index_section_says_per_area_whether_capability_held(tmp_path):
     page = site_sections.capability_section(tmp_path)
     assert "held or not" in page and "unavailable" not in page
     sentence = re.search(r"<h2>Knowledge, reasoning.*?</h2><p>(.*?)</p>", page).group(1)
-    assert "Instruction following (IFBench, ifbench_prompt_strict, n=100)" in sentence and "1 seed(s) worse" in sentence
+    assert "Instruction following (IFBench, ifbench_prompt_strict, n=100)" in sentence and "1 worse" in sentence and "histogram seed 0 0.300" in sentence
     assert sentence.count("mdd 0.140") == 5 and "<svg" in page
 
 

@@ -139,6 +139,11 @@ def test_bad_params_name_the_key_trained_seeds(params_dir, monkeypatch):
     _fails_before_loading(params_dir, monkeypatch, "06_gsm8k_paths.yaml", "'trained_seeds'", "'all'")
 
 
+def test_bad_params_name_the_key_arms(params_dir, monkeypatch):
+    _edit(params_dir, "07_capability.yaml", arms=["placebo", "shuffle"])
+    _fails_before_loading(params_dir, monkeypatch, "07_capability.yaml", "'arms'", "shuffle", "reverse, format")
+
+
 def test_bad_params_name_the_key_open_ended_category(params_dir, monkeypatch):
     _edit(params_dir, "08_open_ended.yaml", categories=["Poetry"])
     _fails_before_loading(params_dir, monkeypatch, "08_open_ended.yaml", "'categories'", "Poetry")

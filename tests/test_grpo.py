@@ -91,7 +91,8 @@ def test_recipe_identity_is_unchanged_without_vllm_generation(ci_recipe):
     spec, task = config.load("ci", "04").model, tasks.get("integer_1_100")
     before = dict(name="histogram", reward="histogram", lora=True, lora_r=16, lora_alpha=32, learning_rate=1e-4,
                   beta=0.0, steps=3, num_generations=4, max_completion_length=6, temperature=1.0,
-                  seed=0, task=task.id, prompt=task.prompt, model=spec.source)
+                  seed=0, task=task.id, prompt=task.prompt, model=spec.source,
+                  reward_revision=2)        # histogram rewards on the 2^-12 grid (lib.rewards.REVISIONS)
     from dataclasses import replace
     assert grpo.recipe_identity(replace(ci_recipe, seeds=(0, 1, 2), role="control"), 0, task, spec) == before
     assert grpo.recipe_identity(replace(ci_recipe, lr_schedule="constant"), 0, task, spec) != before
@@ -153,3 +154,15 @@ def test_accelerate_configs_load():
     assert zero3.distributed_type == "DEEPSPEED" and zero3.deepspeed_config["zero_stage"] == 3
     assert fsdp.distributed_type == "FSDP" and fsdp.fsdp_config["fsdp_version"] == 2
     assert 8 % zero3.num_processes == 0 and 8 % fsdp.num_processes == 0   # G = 8 splits evenly
+
+
+def test_a_run_whose_groups_never_varied_is_named_as_having_no_learning_signal():
+    from lib import narrative
+    step = lambda recipe, seed, s, std: dict(recipe=recipe, train_seed=seed, step=s, reward_std=std)  # noqa: E731
+    logs = pd.DataFrame([step("collapse", 0, 0, None), step("collapse", 0, 1, 0.0), step("collapse", 0, 2, 0.0),
+                         step("collapse", 1, 1, 0.0), step("collapse", 1, 2, 0.3),        # one step with a signal
+                         step("reference", 0, 1, None), step("reference", 0, 2, None)])   # direct: no groups
+    sentence = narrative.silent_runs_sentence(logs)
+    assert "any step: collapse seed 0 (2 steps)" in sentence and "collapse seed 1 1 of 2" in sentence
+    assert "reference" not in sentence
+    assert "each step carried a learning signal" in narrative.silent_runs_sentence(logs[logs["step"] == 2].iloc[1:])

@@ -1,13 +1,14 @@
 """Tests for lib.ladder (report/index.html, the model ladder): fake result tables in the real schemas, no model."""
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from lib import ladder, report
+from lib import ladder, ladder_arms, report
 from lib.paths import REPO_ROOT
 
 SMALL, MIDDLE, LARGE = (rung.profile for rung in ladder.LADDER)
@@ -175,3 +176,34 @@ def test_the_runner_rebuilds_the_ladder_and_never_fails_on_it(tmp_path, monkeypa
         raise OSError("disk full")
     monkeypatch.setattr(ladder, "write", broken)
     assert report.main(*args, **kwargs) == 0 and "disk full" in capsys.readouterr().err
+
+
+def _arms_tables(results: Path, placebo_more: str) -> None:
+    arm = dict(start_exact_tv=0.3, exact_tv_min=0.1, exact_tv_max=0.5, raw_mass=0.95)
+    _write(results, "04_arms", [
+        dict(arm, recipe="histogram", role="selected", seeds=2, exact_tv=0.2),
+        dict(arm, recipe="uniqueness", role="ablation", seeds=1, exact_tv=0.6),       # an ablation: left out
+        dict(arm, recipe="random", role="placebo", seeds=2, exact_tv=0.9),
+        dict(arm, recipe="validity", role="control", seeds=2, exact_tv=0.8)])
+    _write(results, "05_verdict", [
+        dict(comparison="histogram − vanilla", improved="color, word", worse="none"),
+        dict(comparison="histogram − validity", improved="none", worse="fruit"),
+        dict(comparison="histogram − random", improved=placebo_more, worse="none")])
+
+
+@pytest.mark.parametrize("placebo_more, knob", [("word, emoji", "shows on word"), ("emoji", "no shared diversity knob")])
+def test_arms_table_lists_every_arm_and_reads_the_knob_off_vanilla_and_placebo(tmp_path, placebo_more, knob):
+    results = fake_profile(tmp_path, ladder.LADDER[1].profile)
+    _arms_tables(results, placebo_more)
+    rows = ladder_arms.arms_rows(results)
+    assert list(rows["role"]) == ["selected", "control", "placebo"]                  # selected first, ARM_ROLES order
+    assert rows.set_index("role").loc["control", "less"] == ["fruit"]
+    sentence = ladder_arms.knob_sentence("0.5B", rows)
+    assert knob in sentence and "more spread than vanilla: color, word" in sentence
+    page = ladder.ladder_html(tmp_path)
+    assert "The arms, per rung" in page and html.escape(sentence) in page and "uniqueness</span>" not in page
+
+
+def test_arms_table_mutes_a_rung_without_its_tables(tmp_path):
+    fake_profile(tmp_path, ladder.LADDER[0].profile)
+    assert "no 04_arms.csv or 05_verdict.csv" in ladder.ladder_html(tmp_path)

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from lib import config
+from lib.recipes import ARM_ROLES
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -110,6 +111,10 @@ def test_07_scores_every_condition_on_both_benchmarks(ci_runs):
     assert set(mmlu["pick"]) <= set("ABCD") and len(mmlu) == cfg.mmlu_questions * (len(accuracy) // 2)
     tests = pd.read_csv(results / "07_mcnemar.csv")
     assert len(tests) == len(accuracy) - 2 and tests["p_value"].between(0, 1).all()
+    selection = pd.read_csv(results / "04_selection.csv")                  # arms: all compares every other arm
+    arms = set(selection.loc[selection["role"].isin(ARM_ROLES), "recipe"])
+    assert len(arms) == 5 and arms <= set(accuracy["condition"])
+    assert (pd.read_csv(results / "07_held.csv")["p_holm"] >= 0).any()
 
 
 def test_08_counts_distinct_answers_for_every_condition(ci_runs):

@@ -86,9 +86,10 @@ def test_exact_reward_is_minus_log_k_p_with_its_sign():
     policy, _ = _policy(p)
     reward = rewards.make_reward("exact", INT10, group_size=3, policy=policy)
     got = reward(prompts=[None] * 3, completions=[_chat("1"), _chat("2"), _chat("lots")])
-    assert got[0] == pytest.approx(-math.log(10 * 0.5)) and got[0] < 0          # over-represented: negative
-    assert got[1] == pytest.approx(-math.log(10 * 0.5 / 9)) and got[1] > 0      # under-represented: positive
-    assert got[2] == rewards.invalid_penalty(10) < min(got[:2])
+    grid = rewards.REWARD_GRID / 2                                              # rewards sit on the grid
+    assert got[0] == pytest.approx(-math.log(10 * 0.5), abs=grid) and got[0] < 0          # over-represented: negative
+    assert got[1] == pytest.approx(-math.log(10 * 0.5 / 9), abs=grid) and got[1] > 0      # under-represented: positive
+    assert got[2] == rewards.on_grid([rewards.invalid_penalty(10)])[0] < min(got[:2])
 
 
 def test_exact_reward_is_zero_at_uniform_and_clipped_at_log_k():
@@ -113,7 +114,7 @@ def test_reverse_reward_is_the_exact_reward_negated_for_valid_replies():
     replies = [_chat("1"), _chat("7")]
     assert reverse(None, replies) == [-x for x in exact(None, replies)]
     assert reverse(None, [_chat("1")])[0] > reverse(None, [_chat("7")])[0]      # rewards the mode
-    assert reverse(None, [_chat("no")]) == [rewards.invalid_penalty(10)]
+    assert reverse(None, [_chat("no")]) == rewards.on_grid([rewards.invalid_penalty(10)])
 
 
 def test_placebo_reward_draws_the_exact_rewards_values_independently_of_the_reply():
@@ -131,7 +132,7 @@ def test_placebo_reward_draws_the_exact_rewards_values_independently_of_the_repl
     state = type("S", (), {"global_step": 5})()
     same_reply = reward(None, [_chat("1")] * 8, trainer_state=state)
     assert len(set(same_reply)) > 1                                       # one answer, several rewards: no signal
-    assert reward(None, [_chat("no")], trainer_state=state) == [rewards.invalid_penalty(10)]
+    assert reward(None, [_chat("no")], trainer_state=state) == rewards.on_grid([rewards.invalid_penalty(10)])
 
 
 def test_placebo_adapters_of_the_old_meaning_are_not_read_back():
@@ -139,10 +140,12 @@ def test_placebo_adapters_of_the_old_meaning_are_not_read_back():
     from lib.recipes import Recipe
     placebo = Recipe(name="placebo", reward="placebo", role="placebo")
     exact = Recipe(name="exact", reward="exact")
+    validity = Recipe(name="collapse", reward="validity", role="control")
     task = INT10
     model = type("Spec", (), {"source": "m"})()
-    assert grpo.recipe_identity(placebo, 0, task, model)["reward_revision"] == rewards.REVISIONS["placebo"]
-    assert "reward_revision" not in grpo.recipe_identity(exact, 0, task, model)
+    assert grpo.recipe_identity(placebo, 0, task, model)["reward_revision"] == rewards.REVISIONS["placebo"] == 3
+    assert grpo.recipe_identity(exact, 0, task, model)["reward_revision"] == 2          # rewards on the grid
+    assert "reward_revision" not in grpo.recipe_identity(validity, 0, task, model)      # ±1: always on it
 
 
 def test_exact_policy_state_round_trips():
@@ -159,3 +162,36 @@ def test_exact_rewards_need_a_policy_and_direct_objectives_are_not_rewards():
         rewards.make_reward("exact", INT100, group_size=2)
     with pytest.raises(ValueError, match="lib.direct"):
         rewards.make_reward("kl_uniform", INT100, group_size=2)
+
+
+def _trl_advantages(scores: list[float]) -> "torch.Tensor":
+    """trl 1.16's group advantage, as GRPOTrainer computes it: float32, (r - mean) / (std + 1e-4)."""
+    import torch
+    r = torch.tensor(scores, dtype=torch.float32).view(-1, len(scores))
+    return (r - torch.nanmean(r, dim=1, keepdim=True)) / (r.std(dim=1, keepdim=True) + 1e-4)
+
+
+@pytest.mark.parametrize("kind, reply", [("exact", "no"), ("exact", "7"), ("reverse", "7"), ("histogram", "7"),
+                                         ("histogram", "no"), ("uniqueness", "7"), ("validity", "no")])
+def test_a_group_of_equal_rewards_has_advantage_exactly_zero(kind, reply):
+    # off the grid, eight copies of -(log 100 + 1) average to a float one ulp away: every reply then gets the
+    # same advantage of one sign (~5e-3), which Adam turns into a full learning-rate step
+    raw = [-(math.log(100) + 1.0)] * 8
+    assert _trl_advantages(raw).abs().max() > 1e-3
+    policy, _ = _policy(_skewed(), refresh_every=1) if kind in rewards.EXACT_REWARDS else (None, None)
+    reward = rewards.make_reward(kind, INT10, group_size=8, policy=policy)
+    state = type("S", (), {"global_step": 1})()
+    scores = reward(None, [_chat(reply)] * 8, trainer_state=state)
+    assert len(set(scores)) == 1 and _trl_advantages(scores).abs().max() == 0
+
+
+def test_rewards_sit_on_the_grid_within_half_a_step_of_their_value():
+    import numpy as np
+    p = _skewed()
+    policy, _ = _policy(p, refresh_every=1)
+    reward = rewards.make_reward("exact", INT10, group_size=8, policy=policy)
+    state = type("S", (), {"global_step": 1})()
+    scores = reward(None, [_chat(str(a)) for a in range(1, 9)], trainer_state=state)
+    exact = rewards.surprise_values(p)[:8]
+    assert np.abs(np.array(scores) - exact).max() <= rewards.REWARD_GRID / 2
+    assert all((s / rewards.REWARD_GRID).is_integer() for s in scores)
