@@ -29,6 +29,7 @@ import pandas as pd
 from lib import data, formats, ifbench, reasoning
 from lib.metrics import paired_mean_difference, mean_ci, wilson_ci
 from lib.sampling import SamplingParams
+from lib.tables import condition_label
 from lib.stats import holm, min_detectable_difference
 
 LETTERS = ("A", "B", "C", "D")
@@ -492,14 +493,10 @@ def stacked(measured: dict, part: str) -> pd.DataFrame:
 
 
 # -- tables a person reads -------------------------------------------------------------------------------
-def _label(condition: str, train_seed) -> str:
-    return condition if train_seed is None or train_seed != train_seed else f"{condition} seed {int(train_seed)}"
-
-
 def readable_scores(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per measure, one column per condition: "value [low, high]" (n in the last column)."""
     from lib.tables import ci_column
-    frame = scores.assign(label=[_label(c, s) for c, s in zip(scores["condition"], scores["train_seed"])],
+    frame = scores.assign(label=[condition_label(c, s) for c, s in zip(scores["condition"], scores["train_seed"])],
                           cell=ci_column(scores, 3))
     wide = frame.pivot_table(index=["area", "benchmark", "metric"], columns="label", values="cell",
                              aggfunc="first", sort=False)
@@ -509,7 +506,8 @@ def readable_scores(scores: pd.DataFrame) -> pd.DataFrame:
 
 def readable_letters(letters: pd.DataFrame) -> pd.DataFrame:
     """pick_shares as one row per condition and scope, one column per letter (shares as percentages)."""
-    frame = letters.assign(condition_label=[_label(c, s) for c, s in zip(letters["condition"], letters["train_seed"])])
+    frame = letters.assign(condition_label=[condition_label(c, s)
+                                            for c, s in zip(letters["condition"], letters["train_seed"])])
     wide = frame.pivot_table(index=["condition_label", "task"], columns="answer", values="value", aggfunc="first",
                              sort=False)
     return (wide * 100).round(0).astype(int).astype(str).add("%").reset_index().rename(
@@ -523,7 +521,7 @@ def readable_comparisons(comparisons: pd.DataFrame) -> pd.DataFrame:
     frame = comparisons.copy()
     return pd.DataFrame(dict(
         area=frame["area"], benchmark=frame["benchmark"], metric=frame["metric"],
-        trained=[_label(c, s) for c, s in zip(frame["condition"], frame["train_seed"])], n=frame["n"],
+        trained=[condition_label(c, s) for c, s in zip(frame["condition"], frame["train_seed"])], n=frame["n"],
         difference=ci_column(frame, 3, value="difference"),
         p_value=frame["p_value"].round(3), test=frame["test"], mdd=frame["mdd"].round(3),
         verdict_unadjusted=[verdict(row) for row in frame.to_dict("records")]))
@@ -535,7 +533,7 @@ def readable_held(held: pd.DataFrame) -> pd.DataFrame:
     cells = lambda *columns: [with_ci(*v, digits=3) for v in held[list(columns)].to_numpy()]  # noqa: E731
     return pd.DataFrame(dict(
         area=held["area"], measure=held["benchmark"] + " · " + held["metric"],
-        trained=[_label(c, s) for c, s in zip(held["condition"], held["train_seed"])], n=held["n"],
+        trained=[condition_label(c, s) for c, s in zip(held["condition"], held["train_seed"])], n=held["n"],
         vanilla=cells("vanilla", "vanilla_ci_low", "vanilla_ci_high"),
         trained_value=cells("trained", "trained_ci_low", "trained_ci_high"),
         difference=cells("difference", "ci_low", "ci_high"),

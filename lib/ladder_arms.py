@@ -1,5 +1,5 @@
 """The ladder page's arms table: per rung, every arm 04 trained (the selected recipe and its controls) with its
-effect on the trained task and what the selected recipe did to the untrained tasks beyond it (05's verdicts),
+effect on the trained task and what the selected recipe did to the untrained tasks beyond it (05's comparisons),
 and one computed sentence per rung on whether a shared diversity knob shows up."""
 from __future__ import annotations
 
@@ -8,38 +8,34 @@ from pathlib import Path
 
 import pandas as pd
 
-from lib import artifacts, config
+from lib import artifacts, config, tasks
 from lib.recipes import ARM_ROLES
 from lib.site_sections import number, read_table
-
-
-def _tasks(cell) -> list[str]:
-    """A 05_verdict cell ("integer 1–10, word" or "none") as its task names."""
-    text = "" if pd.isna(cell) else str(cell)
-    return [] if text in ("", "none") else [t.strip() for t in text.split(",")]
 
 
 def arms_rows(results_dir: Path) -> pd.DataFrame:
     """One row per arm (selected first, then ARM_ROLES order; ablations left out): its trained-task exact TV
     (vanilla → mean over seeds [min, max]) and raw mass (04_arms.csv), and the untrained tasks on which the
-    selected recipe is more / less spread than this arm (05_verdict.csv; for the selected row, than vanilla)."""
-    arms, verdict = read_table(results_dir, "04_arms"), read_table(results_dir, "05_verdict")
-    if arms is None or verdict is None:
-        raise LookupError("no " + " or ".join(n for n, t in (("04_arms.csv", arms), ("05_verdict.csv", verdict))
+    selected recipe is more / less spread than this arm (`transfer.verdict` on 05_differences.csv, behavioural
+    headline, Holm; for the selected row, than vanilla). Task names as tables show them."""
+    from lib import transfer
+    arms, differences = read_table(results_dir, "04_arms"), read_table(results_dir, "05_differences")
+    if arms is None or differences is None:
+        raise LookupError("no " + " or ".join(n for n, t in (("04_arms.csv", arms), ("05_differences.csv", differences))
                                               if t is None))
     selected = artifacts.selected_recipe(results_dir)
-    by_comparison = verdict.set_index("comparison")
+    names = lambda found: [tasks.display_name(t) for t in found]  # noqa: E731
     rows = []
     for role in ("selected", *ARM_ROLES):
         for arm in arms[arms["role"] == role].itertuples():
             baseline = "vanilla" if role == "selected" else arm.recipe
-            found = by_comparison.loc[f"{selected} − {baseline}"] if f"{selected} − {baseline}" in by_comparison.index \
-                else None
+            compared = differences[differences["comparison"] == f"{selected} − {baseline}"]
+            found = transfer.verdict(compared, tasks.TRAINED_TASK) if len(compared) else None
             rows.append(dict(role=role, recipe=arm.recipe, seeds=int(arm.seeds), start=arm.start_exact_tv,
                              exact_tv=arm.exact_tv, low=arm.exact_tv_min, high=arm.exact_tv_max, raw_mass=arm.raw_mass,
                              baseline=baseline,
-                             more=_tasks(found["improved"]) if found is not None else None,
-                             less=_tasks(found["worse"]) if found is not None else None))
+                             more=names(found.improved) if found is not None else None,
+                             less=names(found.worse) if found is not None else None))
     return pd.DataFrame(rows)
 
 

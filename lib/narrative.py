@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from lib import tasks as task_panel
+from lib.tables import condition_label
 
 
 def baseline_sentence(wide: pd.DataFrame, picks: pd.DataFrame) -> str:
@@ -336,7 +337,8 @@ def capability_sentence(accuracy: pd.DataFrame, tests: pd.DataFrame) -> str:
     for benchmark, group in accuracy.groupby("benchmark", sort=False):
         vanilla = group[group["condition"] == "vanilla"].iloc[0]
         trained = group[group["condition"] != "vanilla"]
-        seeds = ", ".join(f"{_trained_label(row)} {row.accuracy:.1%}" for row in trained.itertuples())
+        seeds = ", ".join(f"{condition_label(row.condition, row.train_seed)} {row.accuracy:.1%}"
+                          for row in trained.itertuples())
         own = tests[tests["benchmark"] == benchmark]
         ps = own["p_value"]
         power = (f"; at this size a difference of ±{own['mdd'].max():.1%} is detectable at 80% power"
@@ -357,7 +359,8 @@ def held_sentence(held: pd.DataFrame) -> str:
     for area, group in held.groupby("area", sort=False):
         verdicts = group["verdict"].value_counts()
         first = group.iloc[0]
-        seeds = "; ".join(f"{_trained_label(row)} {row.trained:.3f} (difference {row.difference:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}], "
+        seeds = "; ".join(f"{condition_label(row.condition, row.train_seed)} {row.trained:.3f} "
+                          f"(difference {row.difference:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}], "
                           + (f"mdd {row.mdd:.3f}" if row.mdd == row.mdd else "no variance to size a test by")
                           + f": {row.verdict})" for row in group.itertuples())
         parts.append(f"{area.capitalize()} ({first['benchmark']}, {first['metric']}, n={int(first['n'])}): vanilla "
@@ -366,11 +369,6 @@ def held_sentence(held: pd.DataFrame) -> str:
     return (" ".join(parts) + " Held means no loss was detected (paired test at α = 0.05, Holm-adjusted over each "
             "area's compared conditions, or the interval for ECE); a loss smaller than the mdd would go unseen at "
             "this size.")
-
-
-def _trained_label(row) -> str:
-    """A trained condition as tables name it: the recipe and its training seed."""
-    return f"{row.condition} seed {int(row.train_seed)}"
 
 
 def ifbench_skipped_sentence(skipped: pd.DataFrame, instructions: int, prompts: int) -> str:

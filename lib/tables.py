@@ -50,6 +50,11 @@ def ci_column(frame: pd.DataFrame, digits: int = 2, percent: bool = False, value
                      index=frame.index)
 
 
+def condition_label(condition: str, train_seed=None) -> str:
+    """A condition as tables and sentences name it: "<recipe> seed <k>" for a trained one, the name alone else."""
+    return condition if train_seed is None or train_seed != train_seed else f"{condition} seed {int(train_seed)}"
+
+
 def p_value(value) -> str:
     """A p-value for a table: three decimals, "< 0.001" below that, "–" when missing."""
     if not _finite(value):

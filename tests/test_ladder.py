@@ -185,10 +185,17 @@ def _arms_tables(results: Path, placebo_more: str) -> None:
         dict(arm, recipe="uniqueness", role="ablation", seeds=1, exact_tv=0.6),       # an ablation: left out
         dict(arm, recipe="random", role="placebo", seeds=2, exact_tv=0.9),
         dict(arm, recipe="validity", role="control", seeds=2, exact_tv=0.8)])
-    _write(results, "05_verdict", [
-        dict(comparison="histogram − vanilla", improved="color, word", worse="none"),
-        dict(comparison="histogram − validity", improved="none", worse="fruit"),
-        dict(comparison="histogram − random", improved=placebo_more, worse="none")])
+    headline = dict(metric="behav_effective_share", ci_low=-1, ci_high=1, p=0.001, method="welch", n_treated=2,
+                    n_baseline=2)
+    signed = lambda comparison, up, down: (  # noqa: E731  significant after Holm, one sign each
+        [dict(headline, comparison=comparison, task=t, value=0.2, p_holm=0.004) for t in up]
+        + [dict(headline, comparison=comparison, task=t, value=-0.2, p_holm=0.004) for t in down]
+        + [dict(headline, comparison=comparison, task="integer_1_100", value=0.5, p_holm=0.001)]   # the trained task
+        + [dict(headline, comparison=comparison, task="card_suit", value=0.3, p_holm=0.2)])        # not significant
+    rows = (signed("histogram − vanilla", ["color", "word"], [])      # histogram − validity: fake_profile's rows
+            + signed("histogram − random", [t.strip() for t in placebo_more.split(",")], []))
+    pd.concat([pd.read_csv(results / "05_differences.csv"), pd.DataFrame(rows)]).to_csv(
+        results / "05_differences.csv", index=False)
 
 
 @pytest.mark.parametrize("placebo_more, knob", [("word, emoji", "shows on word"), ("emoji", "no shared diversity knob")])
@@ -197,7 +204,7 @@ def test_arms_table_lists_every_arm_and_reads_the_knob_off_vanilla_and_placebo(t
     _arms_tables(results, placebo_more)
     rows = ladder_arms.arms_rows(results)
     assert list(rows["role"]) == ["selected", "control", "placebo"]                  # selected first, ARM_ROLES order
-    assert rows.set_index("role").loc["control", "less"] == ["fruit"]
+    assert rows.set_index("role").loc["control", "less"] == ["color"]               # Holm p 0.03, narrower
     sentence = ladder_arms.knob_sentence("0.5B", rows)
     assert knob in sentence and "more spread than vanilla: color, word" in sentence
     page = ladder.ladder_html(tmp_path)
@@ -206,4 +213,4 @@ def test_arms_table_lists_every_arm_and_reads_the_knob_off_vanilla_and_placebo(t
 
 def test_arms_table_mutes_a_rung_without_its_tables(tmp_path):
     fake_profile(tmp_path, ladder.LADDER[0].profile)
-    assert "no 04_arms.csv or 05_verdict.csv" in ladder.ladder_html(tmp_path)
+    assert "no 04_arms.csv" in ladder.ladder_html(tmp_path)
