@@ -352,7 +352,7 @@ def capability_sentence(accuracy: pd.DataFrame, tests: pd.DataFrame) -> str:
 def held_sentence(held: pd.DataFrame) -> str:
     """07: per area (knowledge, reasoning, instruction following, formats, calibration), whether capability
     held after training: the headline measure vanilla → trained with the paired difference, its CI, the
-    minimum detectable difference and the verdict (lib.capability.verdict)."""
+    minimum detectable difference and the verdict (lib.capability_verdicts.verdict)."""
     if held.empty:
         return "No trained condition to compare with vanilla."
     parts = []

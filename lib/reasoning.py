@@ -210,7 +210,7 @@ def detectable_difference(differences: Sequence[float]) -> float:
     lib.stats.min_detectable_difference). NaN with no items or when every difference is 0 (no variance to
     size a test by)."""
     import numpy as np
-    from lib.capability import detectable_from_standard_error
+    from lib.capability_verdicts import detectable_from_standard_error
     d = np.asarray(differences, dtype=float)
     d = d[np.isfinite(d)]
     if d.size == 0 or not np.any(d):

@@ -227,7 +227,7 @@ def reasoning_section(results_dir: Path) -> str:
 def capability_section(results_dir: Path) -> str:
     """07: knowledge, reasoning, instruction following, formats, calibration — held or not after training,
     each with its CI and minimum detectable difference; then MMLU and GSM8K accuracy with McNemar tests."""
-    from lib import capability, charts, narrative
+    from lib import capability, capability_verdicts, charts, narrative
     accuracy, tests = read_table(results_dir, "07_accuracy"), read_table(results_dir, "07_mcnemar")
     held, scores = read_table(results_dir, "07_held"), read_table(results_dir, "07_scores")
     comparisons, skipped = read_table(results_dir, "07_comparisons"), read_table(results_dir, "07_ifbench_skipped")
@@ -238,13 +238,13 @@ def capability_section(results_dir: Path) -> str:
         parts.append("<h2>Knowledge, reasoning, instruction following, formats, calibration: held or not (07)</h2>")
         guarded(parts, "summary", lambda: f"<p>{html.escape(narrative.held_sentence(held))}</p>")
         guarded(parts, "chart", lambda: f"<div class=chart>{svg(charts.capability_held(held))}</div>")
-        guarded(parts, "held table", lambda: frame_html(capability.readable_held(held)))
+        guarded(parts, "held table", lambda: frame_html(capability_verdicts.readable_held(held)))
     if scores is not None:
         guarded(parts, "scores", lambda: "<h3>Every measure per condition (95% CI)</h3>"
-                + frame_html(capability.readable_scores(scores)))
+                + frame_html(capability_verdicts.readable_scores(scores)))
     if comparisons is not None:
         guarded(parts, "comparisons", lambda: "<h3>Trained − vanilla, paired by item (95% CI, test, mdd at 80% "
-                "power)</h3>" + frame_html(capability.readable_comparisons(comparisons)))
+                "power)</h3>" + frame_html(capability_verdicts.readable_comparisons(comparisons)))
     if skipped is not None:
         vanilla_only = lambda: skipped[skipped["condition"] == "vanilla"].drop(columns=["condition", "train_seed"])  # noqa: E731
         guarded(parts, "skipped checkers", lambda: "<h3>IFBench checkers skipped here (never counted as followed)"

@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy.stats import binomtest
 
-from lib import capability, conditions, reasoning, sampling, stats, vocabulary
+from lib import capability, capability_verdicts, conditions, reasoning, sampling, stats, vocabulary
 from tests.fakes import CountingBackend, fake_condition
 
 
@@ -49,15 +49,15 @@ def test_prompt_follows_the_harness_layout():
 @pytest.mark.parametrize("b, c", [(0, 5), (3, 3), (2, 9), (10, 1), (0, 0)])
 def test_exact_mcnemar_matches_a_binomial_test(b, c):
     expected = 1.0 if b + c == 0 else binomtest(b, b + c, 0.5).pvalue
-    assert capability.mcnemar_exact(b, c) == pytest.approx(expected)
+    assert capability_verdicts.mcnemar_exact(b, c) == pytest.approx(expected)
 
 
 def test_paired_test_counts_discordant_items():
     vanilla = pd.DataFrame({"question": [1, 2, 3, 4], "correct": [True, True, False, False]})
     trained = pd.DataFrame({"question": [1, 2, 3, 5], "correct": [True, False, True, True]})
-    test = capability.paired_test(vanilla, trained, "question")
+    test = capability_verdicts.paired_test(vanilla, trained, "question")
     assert (test["n"], test["only_vanilla"], test["only_trained"]) == (3, 1, 1) and test["p_value"] == 1.0
-    row = capability.accuracy_row(vanilla, "MMLU", "vanilla", None)
+    row = capability_verdicts.accuracy_row(vanilla, "MMLU", "vanilla", None)
     assert (row["correct"], row["n"], row["accuracy"]) == (2, 4, 0.5) and row["ci_low"] < 0.5 < row["ci_high"]
 
 
@@ -148,17 +148,17 @@ def test_permuted_scoring_reuses_the_harness_scores_and_removes_a_letter_prior(t
 
 
 def test_sign_flip_test_is_exact_for_few_items():
-    assert capability.sign_flip_test([1, 1, 1]) == pytest.approx(2 / 8)
-    assert capability.sign_flip_test([0.25, -0.25]) == 1.0 and capability.sign_flip_test([0, 0]) == 1.0
-    many = capability.sign_flip_test([0.25] * 30, n_perm=2000, seed=0)
+    assert capability_verdicts.sign_flip_test([1, 1, 1]) == pytest.approx(2 / 8)
+    assert capability_verdicts.sign_flip_test([0.25, -0.25]) == 1.0 and capability_verdicts.sign_flip_test([0, 0]) == 1.0
+    many = capability_verdicts.sign_flip_test([0.25] * 30, n_perm=2000, seed=0)
     assert 0 < many < 0.01
 
 
 def test_detectable_difference_follows_lib_stats():
-    assert capability.detectable_accuracy_difference(200, 0.5) == pytest.approx(0.140, abs=1e-3)
-    assert capability.detectable_accuracy_difference(200, 0.5) == stats.min_detectable_difference(200, 0.5, paired=True)
-    assert 0 < capability.detectable_accuracy_difference(20, 0.0) < 1      # kept inside (0, 1), not 0
-    assert capability.detectable_from_standard_error(0.05) == pytest.approx((1.95996 + 0.84162) * 0.05, rel=1e-4)
+    assert capability_verdicts.detectable_accuracy_difference(200, 0.5) == pytest.approx(0.140, abs=1e-3)
+    assert capability_verdicts.detectable_accuracy_difference(200, 0.5) == stats.min_detectable_difference(200, 0.5, paired=True)
+    assert 0 < capability_verdicts.detectable_accuracy_difference(20, 0.0) < 1      # kept inside (0, 1), not 0
+    assert capability_verdicts.detectable_from_standard_error(0.05) == pytest.approx((1.95996 + 0.84162) * 0.05, rel=1e-4)
 
 
 def _items(correct: list, key: str = "item") -> pd.DataFrame:
@@ -166,33 +166,33 @@ def _items(correct: list, key: str = "item") -> pd.DataFrame:
 
 
 def test_paired_proportion_interval_keeps_its_width_when_every_pair_agrees():
-    low, high = capability.paired_proportion_interval(both=5, only_vanilla=0, only_trained=0, neither=5)
+    low, high = capability_verdicts.paired_proportion_interval(both=5, only_vanilla=0, only_trained=0, neither=5)
     assert low < 0 < high and high - low > 0.2
-    assert capability.paired_proportion_interval(0, 0, 0, 1) == pytest.approx((-0.7935, 0.7935), abs=1e-3)
+    assert capability_verdicts.paired_proportion_interval(0, 0, 0, 1) == pytest.approx((-0.7935, 0.7935), abs=1e-3)
 
 
 @pytest.mark.parametrize("counts", [(10, 3, 7, 20), (0, 12, 1, 7), (30, 0, 0, 0), (2, 9, 9, 2)])
 def test_paired_proportion_interval_contains_the_difference_and_mirrors(counts):
     both, only_vanilla, only_trained, neither = counts
     n = sum(counts)
-    low, high = capability.paired_proportion_interval(*counts)
+    low, high = capability_verdicts.paired_proportion_interval(*counts)
     assert -1 <= low <= (only_trained - only_vanilla) / n <= high <= 1
-    mirrored = capability.paired_proportion_interval(both, only_trained, only_vanilla, neither)
+    mirrored = capability_verdicts.paired_proportion_interval(both, only_trained, only_vanilla, neither)
     assert mirrored == pytest.approx((-high, -low))
 
 
 def test_a_lopsided_discordant_split_excludes_zero_like_mcnemar():
-    low, high = capability.paired_proportion_interval(both=20, only_vanilla=12, only_trained=1, neither=67)
-    assert high < 0 and capability.mcnemar_exact(12, 1) < 0.05
+    low, high = capability_verdicts.paired_proportion_interval(both=20, only_vanilla=12, only_trained=1, neither=67)
+    assert high < 0 and capability_verdicts.mcnemar_exact(12, 1) < 0.05
 
 
 def test_compare_items_pairs_by_item_with_the_right_test():
     vanilla, trained = _items([True] * 10 + [False] * 10), _items([False] * 10 + [False] * 10)
-    row = capability.compare_items(vanilla, trained, n_boot=200)
+    row = capability_verdicts.compare_items(vanilla, trained, n_boot=200)
     assert (row["n"], row["only_vanilla"], row["only_trained"], row["test"]) == (20, 10, 0, "exact McNemar")
     assert row["difference"] == -0.5 and row["ci_low"] <= -0.5 <= row["ci_high"]
-    assert row["p_value"] == pytest.approx(capability.mcnemar_exact(10, 0))
-    averaged = capability.compare_items(_items([0.25, 0.5, 1.0]), _items([0.25, 0.75, 1.0]), n_boot=200)
+    assert row["p_value"] == pytest.approx(capability_verdicts.mcnemar_exact(10, 0))
+    averaged = capability_verdicts.compare_items(_items([0.25, 0.5, 1.0]), _items([0.25, 0.75, 1.0]), n_boot=200)
     assert averaged["test"] == "sign-flip permutation" and averaged["difference"] == pytest.approx(0.25 / 3)
 
 
@@ -206,7 +206,7 @@ def test_compare_items_pairs_by_item_with_the_right_test():
 ])
 def test_verdict(difference, low, high, p, mdd, metric, expected):
     row = dict(metric=metric, difference=difference, ci_low=low, ci_high=high, p_value=p, mdd=mdd)
-    assert capability.verdict(row) == expected
+    assert capability_verdicts.verdict(row) == expected
 
 
 def test_held_verdicts_read_holm_adjusted_p_over_the_compared_conditions():
@@ -217,11 +217,11 @@ def test_held_verdicts_read_holm_adjusted_p_over_the_compared_conditions():
                                      p_value=0.03, mdd=0.12) for c in ("exact", "placebo")])
     scores = pd.DataFrame([dict(measure, condition=c, train_seed=s, value=v, ci_low=v - 0.1, ci_high=v + 0.1)
                            for c, s, v in (("vanilla", None, 0.4), ("exact", 0, 0.3), ("placebo", 0, 0.3))])
-    held = capability.held_table(scores, comparisons)
+    held = capability_verdicts.held_table(scores, comparisons)
     assert list(held["p_value"]) == [0.03, 0.03] and held["p_holm"].tolist() == pytest.approx([0.06, 0.06])
     assert list(held["verdict"]) == ["held", "held"]
-    assert capability.verdict(comparisons.iloc[0].to_dict()) == "worse"      # one comparison alone: detected
-    single = capability.held_table(scores, comparisons.iloc[:1])
+    assert capability_verdicts.verdict(comparisons.iloc[0].to_dict()) == "worse"      # one comparison alone: detected
+    single = capability_verdicts.held_table(scores, comparisons.iloc[:1])
     assert list(single["verdict"]) == ["worse"]
 
 
@@ -239,10 +239,10 @@ def test_every_capability_measure_end_to_end_without_a_model(tmp_path, permutati
                                                                    _cfg(mmlu_permutations=permutations))
     by_item = {key: capability.measure_items(m) for key, m in measured.items()}
     ece_scores, ece_comparisons = capability.calibration_tables({k: m.mmlu for k, m in measured.items()}, n_boot=50)
-    scores = pd.concat([capability.score_table(by_item, n_boot=50), ece_scores], ignore_index=True)
-    comparisons = pd.concat([capability.comparison_table(by_item, n_boot=50), ece_comparisons], ignore_index=True)
-    held = capability.held_table(scores, comparisons)
-    assert list(held["area"]) == list(capability.AREAS)
+    scores = pd.concat([capability_verdicts.score_table(by_item, n_boot=50), ece_scores], ignore_index=True)
+    comparisons = pd.concat([capability_verdicts.comparison_table(by_item, n_boot=50), ece_comparisons], ignore_index=True)
+    held = capability_verdicts.held_table(scores, comparisons)
+    assert list(held["area"]) == list(capability_verdicts.AREAS)
     assert set(held["metric"]) == {knowledge, "gsm8k_accuracy", "ifbench_prompt_strict", "format_pass_rate",
                                    "mmlu_ece"}
     for frame, value in ((scores, "value"), (comparisons, "difference"), (held, "difference")):
@@ -251,4 +251,4 @@ def test_every_capability_measure_end_to_end_without_a_model(tmp_path, permutati
     assert vocabulary.undefined(set(scores["metric"]) | set(comparisons["metric"])) == []
     if permutations == "cyclic":                              # the fake backend always picks A: exactly chance
         assert scores.set_index("metric").loc["mmlu_permuted_accuracy", "value"].eq(0.25).all()
-    assert set(capability.readable_held(held)["verdict"]) <= {"worse", "better", "held"}
+    assert set(capability_verdicts.readable_held(held)["verdict"]) <= {"worse", "better", "held"}
