@@ -28,6 +28,7 @@ from lib.conditions import adapter_dir
 from lib.recipes import Recipe   # re-exported: lib.grpo.Recipe keeps working
 from lib.rewards import DIRECT_OBJECTIVES, EXACT_REWARDS, REVISIONS, ExactPolicy, RunningHistogram, make_reward
 from lib.sampling import TransformersBackend, chat_messages
+from lib.silent_steps import skipping_optimizer
 from lib.tasks import Task
 
 HISTOGRAM_FILE = "reward_histogram.json"
@@ -237,6 +238,8 @@ def grpo_trainer(loaded: models.LoadedModel, task: Task, recipe: Recipe, seed: i
                           callbacks=[RewardStateCheckpointCallback(histogram, policy), *callbacks])
     if policy is not None:      # the reward scores the model being trained, as it is at each step
         policy.scorer = lambda: policy_distribution(trainer.model, loaded.tokenizer, task).p
+    # A step without a learning signal (every advantage 0) leaves weights and moments alone (lib.silent_steps).
+    trainer.optimizer_cls_and_kwargs = skipping_optimizer(trainer)
     return trainer
 
 
@@ -280,6 +283,8 @@ def recipe_identity(recipe: Recipe, seed: int, task: Task, spec: models.ModelSpe
     identity = {**fields, "seed": seed, "task": task.id, "prompt": task.prompt, "model": spec.source}
     if recipe.reward in REVISIONS:
         identity["reward_revision"] = REVISIONS[recipe.reward]
+    if recipe.reward not in DIRECT_OBJECTIVES:
+        identity["silent_steps"] = "skipped"      # lib.silent_steps: before it, Adam's momentum moved them
     if generation_kwargs(generation):
         identity["generation"] = {"use_vllm": True, "vllm_importance_sampling_correction":
                                   generation.get("vllm_importance_sampling_correction", True)}

@@ -92,7 +92,8 @@ def test_recipe_identity_is_unchanged_without_vllm_generation(ci_recipe):
     before = dict(name="histogram", reward="histogram", lora=True, lora_r=16, lora_alpha=32, learning_rate=1e-4,
                   beta=0.0, steps=3, num_generations=4, max_completion_length=6, temperature=1.0,
                   seed=0, task=task.id, prompt=task.prompt, model=spec.source,
-                  reward_revision=2)        # histogram rewards on the 2^-12 grid (lib.rewards.REVISIONS)
+                  reward_revision=2,        # histogram rewards on the 2^-12 grid (lib.rewards.REVISIONS)
+                  silent_steps="skipped")   # steps without a signal leave the weights alone (lib.silent_steps)
     from dataclasses import replace
     assert grpo.recipe_identity(replace(ci_recipe, seeds=(0, 1, 2), role="control"), 0, task, spec) == before
     assert grpo.recipe_identity(replace(ci_recipe, lr_schedule="constant"), 0, task, spec) != before

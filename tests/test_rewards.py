@@ -146,6 +146,11 @@ def test_placebo_adapters_of_the_old_meaning_are_not_read_back():
     assert grpo.recipe_identity(placebo, 0, task, model)["reward_revision"] == rewards.REVISIONS["placebo"] == 3
     assert grpo.recipe_identity(exact, 0, task, model)["reward_revision"] == 2          # rewards on the grid
     assert "reward_revision" not in grpo.recipe_identity(validity, 0, task, model)      # ±1: always on it
+    # every GRPO adapter trained before silent steps were skipped is retrained; the direct objectives are not GRPO
+    marks = {grpo.recipe_identity(r, 0, task, model).get("silent_steps") for r in (placebo, exact, validity)}
+    assert marks == {"skipped"}
+    assert "silent_steps" not in grpo.recipe_identity(Recipe(name="kl", reward="kl_uniform", role="reference"), 0,
+                                                      task, model)
 
 
 def test_exact_policy_state_round_trips():
