@@ -11,8 +11,8 @@ from typing import Callable
 
 import pandas as pd
 
-from lib import artifacts, config, site, tasks
-from lib.ladder_arms import arms_html
+from lib import artifacts, site, tasks
+from lib.ladder_arms import arms_html, page_href
 from lib.site_sections import number, read_table
 
 
@@ -138,8 +138,7 @@ def capability_html(report_dir: Path) -> str:
         results_dir = Path(report_dir) / rung.profile / "results"
         if not results_dir.is_dir():
             continue
-        page = f"{config.NOTEBOOKS['07']}.html"
-        href = f"{rung.profile}/{page if (Path(report_dir) / rung.profile / page).exists() else 'index.html'}"
+        href = page_href(report_dir, rung.profile, "07")
         try:
             found = held(results_dir)
             cells = [show_held(found[found["area"] == area]) if (found["area"] == area).any()
@@ -236,8 +235,7 @@ def _attempt(column: Column, results_dir: Path) -> dict | Exception:
 # The page
 
 def cell_html(report_dir: Path, rung: Rung, column: Column, value: dict | Exception) -> str:
-    page = f"{config.NOTEBOOKS[column.notebook]}.html"
-    href = f"{rung.profile}/{page if (Path(report_dir) / rung.profile / page).exists() else 'index.html'}"
+    href = page_href(report_dir, rung.profile, column.notebook)
     if isinstance(value, Exception):
         text = "—" + _muted(str(value) if type(value) is LookupError else f"{type(value).__name__}: {value}")
     else:

@@ -13,6 +13,12 @@ from lib.recipes import ARM_ROLES
 from lib.site_sections import number, read_table
 
 
+def page_href(report_dir: Path, profile: str, notebook: str) -> str:
+    """The link to a profile's page of `notebook` ("05"), or to its index where that page is not published."""
+    page = f"{config.NOTEBOOKS[notebook]}.html"
+    return f"{profile}/{page if (Path(report_dir) / profile / page).exists() else 'index.html'}"
+
+
 def arms_rows(results_dir: Path) -> pd.DataFrame:
     """One row per arm (selected first, then ARM_ROLES order; ablations left out): its trained-task exact TV
     (vanilla → mean over seeds [min, max]) and raw mass (04_arms.csv), and the untrained tasks on which the
@@ -67,8 +73,7 @@ def arms_html(report_dir: Path, ladder: tuple) -> str:
         results_dir = Path(report_dir) / rung.profile / "results"
         if not results_dir.is_dir():
             continue
-        page = f"{config.NOTEBOOKS['05']}.html"
-        href = html.escape(f"{rung.profile}/{page if (Path(report_dir) / rung.profile / page).exists() else 'index.html'}")
+        href = html.escape(page_href(report_dir, rung.profile, "05"))
         try:
             found = arms_rows(results_dir)
         except Exception as err:  # a missing or old table mutes the rung, never the page

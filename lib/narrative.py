@@ -57,9 +57,9 @@ def training_sentence(final: pd.DataFrame, selection: pd.DataFrame, task_name: s
 
 def silent_runs_sentence(logs: pd.DataFrame) -> str:
     """GRPO steps with no learning signal: every reply of the step's group got the same reward, so every
-    advantage was exactly 0 (rewards sit on lib.rewards' grid) and the step moved the adapter only through
-    Adam's momentum from earlier steps. A run silent at every step keeps its initial, vanilla-equivalent
-    weights: comparing with it is comparing with vanilla. Direct (non-RL) runs have no groups: skipped."""
+    advantage was exactly 0 (rewards sit on lib.rewards' grid) and the step left the adapter as it was
+    (lib.silent_steps skips it, Adam's moments included). A run silent at every step keeps its initial,
+    vanilla-equivalent weights: comparing with it is comparing with vanilla. Direct (non-RL) runs have no groups: skipped."""
     grpo_rows = logs.dropna(subset=["reward_std"]) if "reward_std" in logs else logs.iloc[0:0]
     counts = [(recipe, int(seed), int((group["reward_std"] == 0).sum()), len(group))
               for (recipe, seed), group in grpo_rows.groupby(["recipe", "train_seed"], sort=False)]
@@ -73,8 +73,8 @@ def silent_runs_sentence(logs: pd.DataFrame) -> str:
                      "the same reward, so the adapter kept its initial (vanilla-equivalent) weights and comparing "
                      "with it is comparing with vanilla.")
     if partly:
-        parts.append("Steps whose group got one reward for every reply (no signal; the update is Adam's momentum "
-                     "only): " + ", ".join(partly) + ".")
+        parts.append("Steps whose group got one reward for every reply (no signal; the step was skipped, the "
+                     "adapter left as it was): " + ", ".join(partly) + ".")
     return " ".join(parts)
 
 
