@@ -14,7 +14,9 @@ grpo-reward: seconds per training step of the profile's exact-reward recipe with
 throughput: exact-scoring answers/s, sampling samples/s and GRPO seconds/step on this machine (CPU or
             GPU), with the default recipe's sizes, so two machines can be compared figure by figure.
 vllm-scoring: exact scoring of integer 1–1000 on the vLLM backend, the token-trie walk vs one prompt_logprobs
-            prefill per answer (the profile's `vllm:` settings, else sampling_vllm.SMALL_MODEL_ENGINE).
+            prefill per answer (the profile's `vllm:` settings, else sampling_vllm.SMALL_MODEL_ENGINE), beside
+            the tokens each path runs through the model: the trie's requests reuse the prompt's KV only in whole
+            blocks, so every request recomputes the prompt's tail past its last full block (prefill_tokens).
 """
 from __future__ import annotations
 
@@ -115,16 +117,43 @@ def grpo_reward_cost(profile: str, steps: int) -> dict[str, float]:
     return figures
 
 
+def prefill_tokens(prompt_len: int, answer_ids: list[list[int]], block_size: int) -> tuple[int, int]:
+    """Tokens the vLLM backend runs through the model to score these answers after a prompt of prompt_len tokens:
+    (the trie walk, one prompt_logprobs prefill per answer). A trie request of n tokens finds in the prefix cache
+    the full blocks its parent's request filled (floor((n - 1) / block_size) of them: the last token is always
+    computed) and computes the rest; the root request computes the whole prompt. A prompt_logprobs request
+    never reads the cache, so each answer's prefill computes prompt and answer in full."""
+    from lib.sampling_vllm import answer_trie
+    def computed(node: tuple[int, ...]) -> int:
+        n = prompt_len + len(node)
+        return n if not node else n - block_size * ((n - 1) // block_size)
+
+    trie_tokens = sum(computed(node) for node in answer_trie(answer_ids))
+    return trie_tokens, sum(prompt_len + len(ids) for ids in answer_ids)
+
+
 def vllm_scoring(profile: str, naive_answers: int) -> None:
     from lib import sampling_vllm
     cfg = config.load(profile, "01")
-    backend = sampling_vllm.VLLMBackend(cfg.model, engine=cfg.vllm or sampling_vllm.SMALL_MODEL_ENGINE)
+    engine = cfg.vllm or sampling_vllm.SMALL_MODEL_ENGINE
+    backend = sampling_vllm.VLLMBackend(cfg.model, engine=engine)
     print(backend.describe())
     warm = tasks.get("integer_1_10")      # the first requests of an engine pay one-off costs
     backend.answer_logprobs(warm.prompt, warm.answers)
     backend.answer_logprobs_naive(warm.prompt, warm.answers)
     _fast_vs_naive(backend, naive_answers, "vLLM exact scoring", "token trie (prefix-cached requests):",
                    "per answer (prompt_logprobs prefill):")
+    task = tasks.get("integer_1_1000")
+    prompt_len = len(backend._encode(backend.chat_text(task.prompt)))
+    answer_ids = [backend._encode(a + backend.end_of_turn) for a in task.answers[:naive_answers]]
+    block = backend.llm.llm_engine.vllm_config.cache_config.block_size
+    print(f"\ntokens through the model (prompt {prompt_len} tokens; a request recomputes what lies past its last "
+          f"full KV block):")
+    for size in dict.fromkeys([block, 16]):
+        trie_tokens, naive_tokens = prefill_tokens(prompt_len, answer_ids, size)
+        label = f"block {size}" + (" (this engine)" if size == block else " (e.g. a GPU's default)")
+        print(f"  {label:28s} trie {trie_tokens:7d}   per answer {naive_tokens:7d}   "
+              f"ratio {naive_tokens / trie_tokens:5.1f}x")
 
 
 def throughput(profile: str, source: str | None, device: str | None, grpo_steps: int, n_samples: int,
