@@ -90,23 +90,23 @@ def grpo_reward_cost(profile: str, steps: int) -> dict[str, float]:
     import tempfile
     from pathlib import Path
 
-    from lib import grpo
+    from lib import arms, grpo
 
     cfg = config.load(profile, "04")
-    recipes = grpo.recipes_from_params(cfg.recipes, cfg.params.get("grid"))
+    recipes = arms.recipes_from_params(cfg.recipes, cfg.params.get("grid"))
     exact = next((r for r in recipes if r.reward == "exact"), grpo.Recipe(name="exact", reward="exact"))
     exact = dataclasses.replace(exact, steps=steps, seeds=(0,))
-    arms = {"validity reward (no exact scoring)": dataclasses.replace(exact, name="bench-validity", reward="validity"),
+    runs = {"validity reward (no exact scoring)": dataclasses.replace(exact, name="bench-validity", reward="validity"),
             "exact reward, rescored every step": dataclasses.replace(exact, name="bench-exact-1", refresh_every=1)}
     if exact.refresh_every > 1:
-        arms[f"exact reward, rescored every {exact.refresh_every} steps"] = dataclasses.replace(exact, name="bench-exact")
-    arms["direct KL(uniform), no sampling"] = dataclasses.replace(exact, name="bench-kl", reward="kl_uniform")
+        runs[f"exact reward, rescored every {exact.refresh_every} steps"] = dataclasses.replace(exact, name="bench-exact")
+    runs["direct KL(uniform), no sampling"] = dataclasses.replace(exact, name="bench-kl", reward="kl_uniform")
     task = tasks.get(cfg.task)
     print(f"\nGRPO step time on {task.name}: {exact.num_generations} replies x {exact.groups_per_step} group(s) of "
           f"<= {exact.max_completion_length} tokens, LoRA r={exact.lora_r}, {steps} steps each (median, first excluded):")
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, recipe in arms.items():
+        for label, recipe in runs.items():
             clock = StepClock()
             grpo.train(cfg.model, task, recipe, 0, Path(tmp), eval_every=10 ** 6, save_every=10 ** 6,
                        extra_callbacks=(clock.callback,))

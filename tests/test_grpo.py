@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from safetensors.torch import load_file
 
-from lib import config, grpo, tasks
+from lib import arms, config, grpo, tasks, training_callbacks
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def test_interrupted_run_resumes_to_the_same_adapter(loaded_model, ci_recipe, tm
     task = tasks.get("integer_1_100")
     straight, straight_log = grpo.train(spec, task, ci_recipe, seed=0, run_dir=tmp_path / "a", eval_every=1, save_every=1)
     partial, _ = grpo.train(spec, task, ci_recipe, seed=0, run_dir=tmp_path / "b", eval_every=1, save_every=1,
-                            extra_callbacks=(grpo.StopAfter(2),))
+                            extra_callbacks=(training_callbacks.StopAfter(2),))
     assert not partial.exists(), "an interrupted run must not publish an adapter"
     resumed, resumed_log = grpo.train(spec, task, ci_recipe, seed=0, run_dir=tmp_path / "b", eval_every=1, save_every=1)
     a = load_file(straight / "adapter_model.safetensors")
@@ -36,7 +36,7 @@ def test_select_recipe_uses_only_the_trained_task_and_skips_the_control():
         dict(recipe="histogram", train_seed=0, exact_tv=0.40, raw_mass=0.95),
         dict(recipe="uniqueness", train_seed=0, exact_tv=0.30, raw_mass=0.50),  # below the valid-mass bar
     ])
-    table = grpo.select_recipe(final, control="validity", min_valid_mass=0.9)
+    table = arms.select_recipe(final, control="validity", min_valid_mass=0.9)
     assert table.set_index("recipe")["role"].to_dict() == {"validity": "control", "histogram": "selected",
                                                            "uniqueness": "ablation"}
 
@@ -51,29 +51,29 @@ def test_selection_picks_only_among_spread_recipes_and_labels_every_role():
         dict(recipe="histogram", train_seed=0, exact_tv=0.40, raw_mass=0.95),
     ])
     roles = dict(collapse="control", reference="reference", placebo="placebo", exact="spread", histogram="spread")
-    table = grpo.select_recipe(final, "collapse", 0.9, roles).set_index("recipe")
+    table = arms.select_recipe(final, "collapse", 0.9, roles).set_index("recipe")
     assert table["role"].to_dict() == dict(collapse="control", reference="reference", placebo="placebo",
                                            exact="selected", histogram="ablation")
     assert table.loc["exact", "seeds"] == 2 and table.loc["exact", "exact_tv"] == pytest.approx(0.11)
-    kept = grpo.select_recipe(final, "collapse", 0.9, roles, chosen="histogram").set_index("recipe")
+    kept = arms.select_recipe(final, "collapse", 0.9, roles, chosen="histogram").set_index("recipe")
     assert kept.loc["histogram", "role"] == "selected" and "screening" in kept.loc["histogram", "reason"]
 
 
 def test_grid_expands_a_recipe_and_shorter_constant_runs_reuse_longer_ones():
-    recipes = grpo.recipes_from_params(
+    recipes = arms.recipes_from_params(
         {"exact": {"reward": "exact", "lr_schedule": "constant", "seeds": [0, 1]},
          "placebo": {"reward": "placebo", "role": "placebo"}},
         grid={"exact": {"learning_rate": [5e-5, 1e-4], "steps": [10, 20]}})
     names = [r.name for r in recipes]
     assert names == ["exact_lr5e-05_s10", "exact_lr5e-05_s20", "exact_lr0.0001_s10", "exact_lr0.0001_s20", "placebo"]
     short, long = recipes[0], recipes[1]
-    assert grpo.prefix_run(short, recipes, seed=1) == long and grpo.prefix_run(long, recipes, seed=1) is None
-    assert grpo.prefix_run(recipes[2], recipes, 0).learning_rate == 1e-4     # never across learning rates
+    assert arms.prefix_run(short, recipes, seed=1) == long and arms.prefix_run(long, recipes, seed=1) is None
+    assert arms.prefix_run(recipes[2], recipes, 0).learning_rate == 1e-4     # never across learning rates
     from dataclasses import replace
     linear = [replace(r, lr_schedule="linear") for r in recipes]
-    assert grpo.prefix_run(linear[0], linear, 0) is None      # a decaying rate makes step 10 of 20 another run
+    assert arms.prefix_run(linear[0], linear, 0) is None      # a decaying rate makes step 10 of 20 another run
     with pytest.raises(ValueError, match="grid"):
-        grpo.recipes_from_params({"exact": {"reward": "exact"}}, grid={"nope": {"steps": [1]}})
+        arms.recipes_from_params({"exact": {"reward": "exact"}}, grid={"nope": {"steps": [1]}})
 
 
 def test_training_log_has_one_row_per_step():

@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from lib import config, direct, distributions, grpo, tasks
+from lib import arms, config, direct, distributions, grpo, tasks, training_callbacks
 
 TASK = tasks.get("integer_1_100")
 ARMS = {
@@ -31,7 +31,7 @@ def test_every_arm_resumes_to_the_same_adapter(loaded_model, arm, tmp_path):
     spec, recipe = config.load("ci", "04").model, ARMS[arm]
     straight, straight_log = grpo.train(spec, TASK, recipe, 0, tmp_path / "a", eval_every=1, save_every=1)
     partial, _ = grpo.train(spec, TASK, recipe, 0, tmp_path / "b", eval_every=1, save_every=1,
-                            extra_callbacks=(grpo.StopAfter(2),))
+                            extra_callbacks=(training_callbacks.StopAfter(2),))
     assert not partial.exists(), "an interrupted run must not publish an adapter"
     resumed, resumed_log = grpo.train(spec, TASK, recipe, 0, tmp_path / "b", eval_every=1, save_every=1)
     _same_adapter(straight, resumed)
@@ -62,13 +62,13 @@ def test_step_grid_and_dose_adapters_come_from_one_run(loaded_model, tmp_path):
     """Under a constant rate a 1-step recipe is published from its 2-step sibling's checkpoint, and the dose
     steps are kept beside each final adapter."""
     spec = config.load("ci", "04").model
-    recipes = grpo.recipes_from_params({"kl": {"reward": "kl_uniform", "role": "reference", "lr_schedule": "constant",
+    recipes = arms.recipes_from_params({"kl": {"reward": "kl_uniform", "role": "reference", "lr_schedule": "constant",
                                                "learning_rate": 2e-3}}, grid={"kl": {"steps": [1, 2]}})
-    logs = grpo.train_all(spec, TASK, recipes, tmp_path, eval_every=1, save_every=5, dose_steps=(0, 1, 2))
+    logs = arms.train_all(spec, TASK, recipes, tmp_path, eval_every=1, save_every=5, dose_steps=(0, 1, 2))
     short, long = (grpo.adapter_dir(tmp_path, r.name, 0) for r in recipes)
     assert not (tmp_path / "checkpoints" / recipes[0].name).exists(), "the short run was not trained again"
     _same_adapter(short, long / "steps" / "step1")
     assert (long / "steps" / "step1" / "adapter_config.json").exists() and not (long / "steps" / "step2").exists()
     assert set(logs["recipe"]) == {r.name for r in recipes} and logs.query("recipe == @recipes[0].name")["step"].max() == 1
-    again = grpo.train_all(spec, TASK, recipes, tmp_path, eval_every=1, save_every=5, dose_steps=(0, 1, 2))
+    again = arms.train_all(spec, TASK, recipes, tmp_path, eval_every=1, save_every=5, dose_steps=(0, 1, 2))
     assert len(again) == len(logs)         # read back, not retrained
