@@ -174,8 +174,8 @@ def show_transfer(v: dict) -> str:
 
 
 def show_accuracy(v: dict) -> str:
-    return (f"{number(v['before'], '.1%')} → {number(v['after'], '.1%')}"
-            + _muted(f"n={number(v['n'], '.0f')}, mean of {v['seeds']} seeds"))
+    seeds = "1 seed" if v["seeds"] == 1 else f"mean of {v['seeds']} seeds"
+    return f"{number(v['before'], '.1%')} → {number(v['after'], '.1%')}" + _muted(f"n={number(v['n'], '.0f')}, {seeds}")
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("effect", f"trained-task effect: effective share, trained − vanilla on "
            f"{tasks.display_name(tasks.TRAINED_TASK)} [95% CI]", "05", trained_effect("behav_effective_share"),
            show_effect),
-    Column("effect_exact", f"trained-task effect: exact TV, trained − vanilla [95% CI]", "05",
+    Column("effect_exact", "trained-task effect: exact TV, trained − vanilla [95% CI]", "05",
            trained_effect("exact_tv"), show_effect),
     Column("transfer", "transfer beyond the control: untrained tasks more / less spread (behavioural, Holm)", "05",
            transfer_beyond_control, show_transfer),

@@ -100,6 +100,11 @@ def test_row_values_come_from_the_tables(tmp_path):
                          "4.0% → 4.0% (n=50, mean of 2 seeds)"]
 
 
+def test_accuracy_of_one_trained_seed_says_so():
+    assert ladder.show_accuracy(dict(before=0.26, after=0.27, n=100, seeds=1)).endswith("(n=100, 1 seed)</span>")
+    assert "mean of 2 seeds" in ladder.show_accuracy(dict(before=0.26, after=0.27, n=100, seeds=2))
+
+
 def test_cells_link_to_the_page_they_come_from(tmp_path):
     fake_profile(tmp_path, SMALL)
     (tmp_path / SMALL / "05_transfer_eval.html").write_text("<html></html>")
