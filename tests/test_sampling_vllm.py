@@ -246,14 +246,14 @@ def _count_p_value(a: pd.Series, b: pd.Series) -> float:
 def test_notebooks_01_and_05_on_vllm_match_transformers(tmp_path, monkeypatch):
     """Exact measures equal to 1e-4; sampled ones equal in distribution (the draws differ between backends)."""
     from scipy.stats import fisher_exact
-    from lib import results
+    from lib import artifacts, results
 
     sampling_vllm.shutdown()      # the kernels start their own engines: free this process's memory first
     root = tmp_path / "repo"
     _profiles_tree(root)
     monkeypatch.setenv("RESPREAD_RUNS", str(root / "runs"))
     monkeypatch.setenv("RESPREAD_CACHE", str(cache_root()))     # the converted ci model, not a second copy
-    for notebook in ("01", "04", "05"):
+    for notebook in ("01", "03", "04", "05"):          # 05 reads 03's temperature-matched T*
         _run(root, notebook, "ci-transformers")
     # 05 on vLLM serves the adapters 04 trained (training is the same code on either backend)
     tf, vl = root / "runs" / "ci-transformers", root / "runs" / "ci-vllm"
@@ -261,13 +261,16 @@ def test_notebooks_01_and_05_on_vllm_match_transformers(tmp_path, monkeypatch):
     for table in (tf / "results").glob("04_*.csv"):
         (vl / "results").mkdir(parents=True, exist_ok=True)
         shutil.copy(table, vl / "results" / table.name)
-    for notebook in ("01", "05"):
+    for notebook in ("01", "03", "05"):
         _run(root, notebook, "ci-vllm")
 
     for name in ("01_baseline", "05_transfer"):
         want, got = _exact(results.read(tf / "results", name)), _exact(results.read(vl / "results", name))
         assert len(want) and want.index.equals(got.index), name
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-4, err_msg=name)
+    t_star = [artifacts.matched_temperatures(d / "results", "integer_1_100").set_index("measure").loc["exact_tv", "value"]
+              for d in (tf, vl)]
+    assert t_star[0] == pytest.approx(t_star[1], abs=1e-3), t_star      # 03's exact T*, which 05 samples at
     dist = [results.read(d / "results", "01_distributions") for d in (tf, vl)]
     assert dist[0][["task", "answer"]].equals(dist[1][["task", "answer"]])
     np.testing.assert_allclose(dist[1]["p_exact"], dist[0]["p_exact"], rtol=0, atol=1e-4)
