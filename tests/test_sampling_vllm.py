@@ -253,7 +253,7 @@ def test_notebooks_01_and_05_on_vllm_match_transformers(tmp_path, monkeypatch):
     _profiles_tree(root)
     monkeypatch.setenv("RESPREAD_RUNS", str(root / "runs"))
     monkeypatch.setenv("RESPREAD_CACHE", str(cache_root()))     # the converted ci model, not a second copy
-    for notebook in ("01", "03", "04", "05"):          # 05 reads 03's temperature-matched T*
+    for notebook in ("01", "04", "03", "05"):    # 03 matches vanilla's T* to 04's trained model; 05 samples at it
         _run(root, notebook, "ci-transformers")
     # 05 on vLLM serves the adapters 04 trained (training is the same code on either backend)
     tf, vl = root / "runs" / "ci-transformers", root / "runs" / "ci-vllm"
