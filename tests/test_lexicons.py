@@ -1,6 +1,5 @@
 """Tests for lib.lexicons: real open-domain answers are known, gibberish is not, curated answers pass."""
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ import pytest
 from lib import lexicons
 from lib.lexicons import LEXICONS, LEXICONS_OF_TASK, in_lexicon, knows
 from lib.tasks import TASK_IDS, get, panel
+from tests.pins import pins
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,10 +112,9 @@ def test_knows_matches_curated_answers_as_the_parser_writes_them():
 
 
 def test_lexicon_versions_are_the_pinned_ones():
-    pins = dict(re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s#]+)", (ROOT / "requirements.txt").read_text(), re.M))
-    pins = {name.lower(): version for name, version in pins.items()}
+    pinned = pins("requirements.txt")
     for lexicon in LEXICONS.values():
-        assert lexicon.version == pins[lexicon.package], lexicon.name
+        assert lexicon.version == pinned[lexicon.package], lexicon.name
         assert lexicon.license and lexicon.data
     assert {name for names in LEXICONS_OF_TASK.values() for name in names} == set(LEXICONS)
 

