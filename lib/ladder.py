@@ -257,15 +257,17 @@ def size_sentence(found: Found) -> str:
     if len(rungs) == 1:
         return (f"There is one rung so far ({rungs[0].model}: {effect(rungs[0])}), so whether the effect changes "
                 f"with model size waits for {waiting}.")
-    first, last = rungs[0], rungs[-1]
-    a, b = found[first.profile]["effect"], found[last.profile]["effect"]
-    direction = f"{'larger' if b['value'] > a['value'] else 'smaller'} at {last.size} than at {first.size}"
-    if pd.isna([a["low"], a["high"], b["low"], b["high"]]).any():
-        verdict = f"the effect is {direction}, with no interval to tell that from noise"
-    elif a["low"] <= b["high"] and b["low"] <= a["high"]:
-        verdict = f"the intervals at {first.size} and {last.size} overlap, so no change with size shows yet"
-    else:
-        verdict = f"the effect is {direction}, beyond the intervals"     # more negative: more spread
+    def step(first: Rung, last: Rung) -> str:
+        """One step up the ladder: larger, smaller or indistinguishable, read off the two intervals."""
+        a, b = found[first.profile]["effect"], found[last.profile]["effect"]
+        direction = f"{'larger' if b['value'] > a['value'] else 'smaller'} at {last.size} than at {first.size}"
+        if pd.isna([a["low"], a["high"], b["low"], b["high"]]).any():
+            return f"the effect is {direction}, with no interval to tell that from noise"
+        if a["low"] <= b["high"] and b["low"] <= a["high"]:
+            return f"the intervals at {first.size} and {last.size} overlap, so no change with size shows yet"
+        return f"the effect is {direction}, beyond the intervals"     # more negative: more spread
+    # Adjacent rungs, so a trend that turns (up from 135M, down at 1.5B) is not read as one comparison of the ends.
+    verdict = "; ".join(step(a, b) for a, b in zip(rungs, rungs[1:]))
     waits = f" ({waiting} not reported yet)" if waiting else ""
     return f"By size: {'; '.join(f'{r.size}: {effect(r)}' for r in rungs)}{waits}. Read across, {verdict}."
 

@@ -158,6 +158,17 @@ def test_size_sentence_reads_the_table(tmp_path, effect, verdict):
     assert set(re.findall(r"-?\d+\.\d+", sentence)) <= table_numbers          # no number typed into the sentence
 
 
+def test_three_rungs_are_read_step_by_step(tmp_path):
+    """Up from 135M to 0.5B, back down at 1.5B: each step is its own verdict, not one comparison of the ends."""
+    fake_profile(tmp_path, SMALL, (0.1, 0.05, 0.15))
+    fake_profile(tmp_path, MIDDLE, (0.5, 0.4, 0.6))
+    fake_profile(tmp_path, LARGE, (0.12, 0.02, 0.22))
+    sentence = _sentence(ladder.ladder_html(tmp_path))
+    assert "larger at 0.5B than at 135M, beyond the intervals" in sentence
+    assert "smaller at 1.5B than at 0.5B, beyond the intervals" in sentence
+    assert "not reported yet" not in sentence and "1.5B: " in sentence
+
+
 def test_committed_report_gives_a_numeric_spread():
     found = ladder.measure(REPO_ROOT / "report")                               # reads only
     spread = found[SMALL]["spread"]
